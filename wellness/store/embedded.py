@@ -29,6 +29,7 @@ LOADING_BUDGET_S = 30.0
 STATE_FILE = "server.json"
 CONF_FILE = "redis.conf"
 PASSWORD_FILE = "password"
+PORT_FILE = "last_port"
 
 
 def server_binary() -> Path:
@@ -51,8 +52,17 @@ def module_paths() -> list[Path]:
     return paths
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(preferred: int | None = None) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (``preferred`` if free)."""
+    if preferred:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # redis-server binds with SO_REUSEADDR too, so a port in TIME_WAIT is usable.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -158,7 +168,15 @@ class EmbeddedRedis:
             self.wait_ready(existing.port)
             return self.url(existing.port)
 
-        port = free_port()
+        # Reuse the last port when it is free, so clients that were connected before a
+        # restart find the server again by themselves.
+        port_file = self.dir / PORT_FILE
+        try:
+            last_port = int(port_file.read_text())
+        except (OSError, ValueError):
+            last_port = None
+        port = free_port(last_port)
+        port_file.write_text(str(port))
         conf = self.dir / CONF_FILE
         lines = [
             "bind 127.0.0.1",
