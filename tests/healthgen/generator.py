@@ -1,0 +1,1418 @@
+"""Seeded, streaming generator of synthetic Apple Health exports with exact ground truth.
+
+Why this exists: the importer's tests must assert *semantics* (deduplicated steps, sleep
+nights, workout totals) rather than "it did not crash", and benchmarks need files from 100 KB
+to several GB. So the generator
+
+* writes the XML line by line into ~1 MiB chunks (memory stays flat whatever the size),
+* draws everything from one ``random.Random(seed)`` (same config -> identical bytes),
+* computes the expected numbers *from the printed strings* with the rules of
+  ``docs/data-model.md`` §1 (local day, canonical units, source priority, sleep nights,
+  workouts), so importer and generator must agree to the last digit.
+
+Format references: ``/work/shared/notes/apple-health-format.md`` §1 and §5.
+
+Design choices the importer must not depend on (they are legal in real exports):
+records are written day by day (grouped by type within a day), followed by all
+Correlations, then Workouts, then ActivitySummary elements. Every timestamp is printed
+with ``GenConfig.export_offset`` (Apple's behaviour) while ``HKTimeZone`` metadata on Watch
+sleep records and workouts names the true zone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import random
+import uuid
+import zipfile
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from .dtd import dtd_text
+
+__all__ = [
+    "GenConfig", "GroundTruth", "write_export", "write_zip", "make_demo_export",
+    "SOURCE_WATCH", "SOURCE_PHONE", "SOURCE_EMOJI", "SOURCE_MFP", "SOURCE_AUTOSLEEP",
+    "SOURCE_HEALTH", "SOURCE_STRAVA", "LB_TO_KG", "MI_TO_KM", "KJ_PER_KCAL", "FT_TO_CM",
+]
+
+# ---------------------------------------------------------------------------------------
+# Constants
+
+LB_TO_KG = 0.45359237
+MI_TO_KM = 1.609344
+KJ_PER_KCAL = 4.184
+FT_TO_CM = 30.48
+EPOCH_ORD = date(1970, 1, 1).toordinal()
+CHUNK = 1 << 20  # flush to the sink every ~1 MiB of text
+
+# "HH:MM:SS" for every second of a day: formatting a timestamp becomes two lookups.
+_HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+
+SOURCE_WATCH = "Jane’s Apple Watch"
+SOURCE_PHONE = "Jane’s iPhone"
+SOURCE_EMOJI = "🕛🕐🕑🕒"
+SOURCE_MFP = "MyFitnessPal"
+SOURCE_AUTOSLEEP = "AutoSleep"
+SOURCE_HEALTH = "Health"
+SOURCE_STRAVA = "Strava"
+
+_Q = "HKQuantityTypeIdentifier"
+_C = "HKCategoryTypeIdentifier"
+T_STEPS = _Q + "StepCount"
+T_DIST = _Q + "DistanceWalkingRunning"
+T_AE = _Q + "ActiveEnergyBurned"
+T_BASAL = _Q + "BasalEnergyBurned"
+T_HR = _Q + "HeartRate"
+T_RHR = _Q + "RestingHeartRate"
+T_WHR = _Q + "WalkingHeartRateAverage"
+T_HRV = _Q + "HeartRateVariabilitySDNN"
+T_VO2 = _Q + "VO2Max"
+T_RESP = _Q + "RespiratoryRate"
+T_SPO2 = _Q + "OxygenSaturation"
+T_MASS = _Q + "BodyMass"
+T_BMI = _Q + "BodyMassIndex"
+T_FAT = _Q + "BodyFatPercentage"
+T_HEIGHT = _Q + "Height"
+T_FLIGHTS = _Q + "FlightsClimbed"
+T_EXERCISE = _Q + "AppleExerciseTime"
+T_SYS = _Q + "BloodPressureSystolic"
+T_DIA = _Q + "BloodPressureDiastolic"
+T_FOOBAR = _Q + "FooBar"
+T_KCAL_IN = _Q + "DietaryEnergyConsumed"
+T_PROTEIN = _Q + "DietaryProtein"
+T_CARBS = _Q + "DietaryCarbohydrates"
+T_SLEEP = _C + "SleepAnalysis"
+T_STAND = _C + "AppleStandHour"
+T_MINDFUL = _C + "MindfulSession"
+T_SLEEP_GOAL = "HKDataTypeSleepDurationGoal"
+SLEEP_PREFIX = "HKCategoryValueSleepAnalysis"
+
+# Importer's cumulative dedup set (data-model §1).
+CUMULATIVE = {T_STEPS, T_DIST, T_AE, T_BASAL, T_FLIGHTS, T_EXERCISE,
+              _Q + "DistanceCycling", _Q + "AppleStandTime", _Q + "PushCount",
+              _Q + "SwimmingStrokeCount"}
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _esc(s: str) -> str:
+    """XML attribute escaping for the few free-text values we print."""
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration and ground truth
+
+
+@dataclass
+class GenConfig:
+    """Knobs of one synthetic export. Defaults give a ~20 MB, 60-day, en_US export."""
+
+    seed: int = 1
+    start: date = date(2024, 1, 1)
+    days: int = 60
+    export_version: int = 14
+    export_offset: str = "-0800"
+    home_tz: str = "America/Los_Angeles"
+    unit_profile: str = "us"  # "us" | "metric" | "kj"
+    locale: str = "en_US"
+    hr_per_day: int = 110  # background heart-rate samples per day at scale 1
+    bouts_per_day: int = 36  # walking bouts per day at scale 1 (drives steps/distance/energy)
+    scale: float = 1.0  # multiplies the per-day bulk sample counts (100 KB ... GB)
+    travel: bool = True  # a few days in Asia/Tokyo (HKTimeZone) when the range allows it
+    include_dup_manual: bool = True  # one manual BodyMass entry written 3x identically
+    malformed_dtd: bool = False  # iOS 16 / v12 unclosed <!ATTLIST VisionPrescription
+    xml_name: str = "export.xml"
+    include_me: bool = True
+
+    def validate(self) -> None:
+        if self.unit_profile not in ("us", "metric", "kj"):
+            raise ValueError(f"unit_profile must be us|metric|kj, not {self.unit_profile!r}")
+        if self.days < 1:
+            raise ValueError("days must be >= 1")
+        if len(self.export_offset) != 5 or self.export_offset[0] not in "+-":
+            raise ValueError("export_offset looks like -0800")
+
+
+@dataclass
+class GroundTruth:
+    """Expected importer results, in canonical units (kg, km, kcal, min), dates ISO strings.
+
+    Day keys follow data-model §1: the local date of a sample's *start*, using its
+    ``HKTimeZone`` metadata when present, else its printed offset (= ``export_offset``).
+    """
+
+    config: dict = field(default_factory=dict)
+    # Cumulative, deduplicated with source priority watch > phone > apps (ties by name).
+    steps_by_day: dict[str, float] = field(default_factory=dict)
+    steps_naive_by_day: dict[str, float] = field(default_factory=dict)  # plain sum, all sources
+    distance_km_by_day: dict[str, float] = field(default_factory=dict)
+    distance_km_naive_by_day: dict[str, float] = field(default_factory=dict)
+    active_kcal_by_day: dict[str, float] = field(default_factory=dict)
+    active_kcal_naive_by_day: dict[str, float] = field(default_factory=dict)
+    basal_kcal_by_day: dict[str, float] = field(default_factory=dict)
+    partial_overlap: dict = field(default_factory=dict)
+    # Counts: top-level <Record> elements per type after exact-duplicate removal.
+    # Records nested in a <Correlation> are NOT included (their top-level twins are).
+    records_by_type: dict[str, int] = field(default_factory=dict)
+    records_total: int = 0
+    raw_record_elements: int = 0  # every <Record ...> element in the file, nested ones too
+    raw_top_level_records: int = 0  # top-level <Record> elements, duplicates included
+    nested_correlation_records: int = 0
+    duplicates_dropped: int = 0  # exact duplicates among top-level records
+    correlations_by_type: dict[str, int] = field(default_factory=dict)
+    workouts: list[dict] = field(default_factory=list)
+    workouts_by_weekday: dict[str, int] = field(default_factory=dict)
+    workouts_by_type: dict[str, int] = field(default_factory=dict)
+    sleep_by_night: dict[str, dict] = field(default_factory=dict)
+    bp_correlations: list[dict] = field(default_factory=list)
+    hrv_records: list[dict] = field(default_factory=list)
+    weight_kg_by_day: dict[str, float] = field(default_factory=dict)
+    resting_hr_by_day: dict[str, float] = field(default_factory=dict)
+    activity_by_day: dict[str, dict] = field(default_factory=dict)
+    date_range: dict[str, str] = field(default_factory=dict)
+    generated_days: dict[str, str] = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
+    export_date: str = ""
+    xml_bytes: int = 0
+    routes: list[str] = field(default_factory=list)  # GPX paths referenced by workouts
+    routes_written: list[str] = field(default_factory=list)  # GPX files present in the zip
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(asdict(self), indent=indent, ensure_ascii=False, sort_keys=False)
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.write_text(self.to_json(), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GroundTruth":
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------------------
+# Sources
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    version: str | None
+    kind: str  # watch | phone | app
+    model: str | None = None
+    device_tail: str | None = None  # text after the 0x address
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}|{self.model}" if self.model else self.name
+
+    @property
+    def rank(self) -> tuple[int, str]:
+        return ({"watch": 0, "phone": 1}.get(self.kind, 2), self.name)
+
+    def head(self) -> str:
+        """Attribute text up to (excluding) the device address, for templates."""
+        s = f'sourceName="{_esc(self.name)}"'
+        if self.version:
+            s += f' sourceVersion="{self.version}"'
+        return s
+
+
+_WATCH = _Source(SOURCE_WATCH, "10.3", "watch", "Watch",
+                 "&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch, "
+                 "hardware:Watch6,2, software:10.3&gt;")
+_PHONE = _Source(SOURCE_PHONE, "17.3", "phone", "iPhone",
+                 "&gt;, name:iPhone, manufacturer:Apple Inc., model:iPhone, "
+                 "hardware:iPhone15,2, software:17.3&gt;")
+_EMOJI = _Source(SOURCE_EMOJI, "3.2", "app")
+_MFP = _Source(SOURCE_MFP, "24.1.0", "app")
+_AUTOSLEEP = _Source(SOURCE_AUTOSLEEP, "6.9.1", "app")
+_HEALTH = _Source(SOURCE_HEALTH, "17.3", "app")
+_STRAVA = _Source(SOURCE_STRAVA, "355.0", "app")
+_ALL_SOURCES = [_WATCH, _PHONE, _EMOJI, _MFP, _AUTOSLEEP, _HEALTH, _STRAVA]
+
+# ---------------------------------------------------------------------------------------
+# Output sink
+
+
+class _Sink:
+    """Collects text pieces and writes UTF-8 bytes in ~1 MiB chunks."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self.fp = fp
+        self.parts: list[str] = []
+        self.pending = 0
+        self.bytes = 0
+
+    def add(self, s: str) -> None:
+        self.parts.append(s)
+        self.pending += len(s)
+        if self.pending >= CHUNK:
+            self.flush()
+
+    def extend(self, items: list[str]) -> None:
+        self.parts.extend(items)
+        self.pending += 400 * len(items)
+        if self.pending >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            b = "".join(self.parts).encode("utf-8")
+            self.fp.write(b)
+            self.bytes += len(b)
+            self.parts = []
+        self.pending = 0
+
+
+# ---------------------------------------------------------------------------------------
+# Units per profile
+
+_UNITS = {
+    "us": {"dist": "mi", "energy": "Cal", "mass": "lb", "height": "ft", "temp": "degF"},
+    "metric": {"dist": "km", "energy": "kcal", "mass": "kg", "height": "cm", "temp": "degC"},
+    "kj": {"dist": "km", "energy": "kJ", "mass": "kg", "height": "cm", "temp": "degC"},
+}
+
+
+def _to_km(v: float, unit: str) -> float:
+    return v * MI_TO_KM if unit == "mi" else v
+
+
+def _to_kcal(v: float, unit: str) -> float:
+    return v / KJ_PER_KCAL if unit == "kJ" else v
+
+
+def _to_kg(v: float, unit: str) -> float:
+    return v * LB_TO_KG if unit == "lb" else v
+
+
+# ---------------------------------------------------------------------------------------
+# Sleep night computation (data-model §1 "Sleep"), generic over segments
+
+
+@dataclass
+class _Seg:
+    source: _Source
+    value: str  # suffix after HKCategoryValueSleepAnalysis
+    start: int
+    end: int
+    label: date
+
+
+def _union_seconds(iv: Iterable[tuple[int, int]]) -> int:
+    total = 0
+    cur_s = cur_e = None
+    for s, e in sorted(iv):
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                total += cur_e - cur_s
+            cur_s, cur_e = s, e
+        elif e > cur_e:
+            cur_e = e
+    if cur_e is not None:
+        total += cur_e - cur_s
+    return total
+
+
+_ASLEEP = {"Asleep", "AsleepUnspecified", "AsleepCore", "AsleepDeep", "AsleepREM"}
+_STAGES = {"AsleepCore", "AsleepDeep", "AsleepREM"}
+
+
+def _nights(segs: list[_Seg], zone_of: Callable[[_Seg], ZoneInfo | timezone]) -> dict[str, dict]:
+    by_label: dict[date, dict[_Source, list[_Seg]]] = defaultdict(lambda: defaultdict(list))
+    for s in segs:
+        by_label[s.label][s.source].append(s)
+    out: dict[str, dict] = {}
+    for label in sorted(by_label):
+        per = by_label[label]
+        ranked = sorted(per, key=lambda src: src.rank)
+        chosen = next((src for src in ranked if any(x.value in _STAGES for x in per[src])), None)
+        if chosen is None:
+            chosen = next((src for src in ranked if any(x.value in _ASLEEP for x in per[src])),
+                          None)
+        if chosen is None:
+            chosen = next(src for src in ranked if any(x.value == "InBed" for x in per[src]))
+        ss = per[chosen]
+
+        def mins(vals: set[str]) -> float:
+            return _union_seconds((x.start, x.end) for x in ss if x.value in vals) / 60.0
+
+        asleep = mins(_ASLEEP)
+        in_bed_iv = [(x.start, x.end) for x in ss if x.value == "InBed"]
+        first = min(x.start for x in ss)
+        last = max(x.end for x in ss)
+        in_bed = (_union_seconds(in_bed_iv) if in_bed_iv else last - first) / 60.0
+        z = zone_of(ss[0])
+        out[label.isoformat()] = {
+            "source": chosen.name,
+            "source_key": chosen.key,
+            "has_stages": any(x.value in _STAGES for x in ss),
+            "asleep_min": asleep,
+            "core_min": mins({"AsleepCore"}),
+            "deep_min": mins({"AsleepDeep"}),
+            "rem_min": mins({"AsleepREM"}),
+            "unspecified_min": mins({"Asleep", "AsleepUnspecified"}),
+            "awake_min": mins({"Awake"}),
+            "in_bed_min": in_bed,
+            "efficiency": round(asleep / in_bed * 100, 2) if in_bed else 0.0,
+            "bed_time_utc": datetime.fromtimestamp(first, timezone.utc).isoformat(),
+            "wake_time_utc": datetime.fromtimestamp(last, timezone.utc).isoformat(),
+            "bed_time_local": datetime.fromtimestamp(first, z).isoformat(),
+            "wake_time_local": datetime.fromtimestamp(last, z).isoformat(),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The generator
+
+
+class _Gen:
+    """One generation run. Holds the RNG, the formatter and the ground-truth accumulators."""
+
+    def __init__(self, cfg: GenConfig) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        self.home = ZoneInfo(cfg.home_tz)
+        self.tokyo = ZoneInfo("Asia/Tokyo")
+        sign = -1 if cfg.export_offset[0] == "-" else 1
+        self.off = sign * (int(cfg.export_offset[1:3]) * 3600 + int(cfg.export_offset[3:5]) * 60)
+        self.off_tz = timezone(timedelta(seconds=self.off))
+        self.sfx = " " + cfg.export_offset
+        self._dayp: dict[int, str] = {}
+        self.u = _UNITS[cfg.unit_profile]
+        self.v = cfg.export_version
+        # accumulators
+        self.counts: dict[str, int] = defaultdict(int)
+        self.src_counts: dict[str, int] = defaultdict(int)
+        self.steps: dict[int, float] = defaultdict(float)
+        self.steps_naive: dict[int, float] = defaultdict(float)
+        self.dist: dict[int, float] = defaultdict(float)
+        self.dist_naive: dict[int, float] = defaultdict(float)
+        self.ae: dict[int, float] = defaultdict(float)
+        self.ae_naive: dict[int, float] = defaultdict(float)
+        self.basal: dict[int, float] = defaultdict(float)
+        self.nested = 0
+        self.dups = 0
+        self.corr_counts: dict[str, int] = defaultdict(int)
+        self.sleep_segs: list[_Seg] = []
+        self.seg_zone: dict[int, ZoneInfo | timezone] = {}
+        self.workouts_xml: list[str] = []
+        self.corr_xml: list[str] = []
+        self.summaries_xml: list[str] = []
+        self.truth = GroundTruth(config=_cfg_dict(cfg))
+        self.min_day: int | None = None
+        self.max_day: int | None = None
+        self.partial_day_index = min(2, cfg.days - 1)
+        self.interval_done = False
+        self.thirdparty_done = False
+        self.route_written = False
+        self.gpx: tuple[str, str] | None = None
+        n = cfg.days
+        if cfg.travel and n >= 10:
+            self.travel = (n // 3, n // 3 + 4)
+        else:
+            self.travel = (-1, -1)
+
+    # ---- formatting ---------------------------------------------------------------
+
+    def ts(self, t: int) -> str:
+        """Printed timestamp: the instant rendered at the export-time offset."""
+        d, s = divmod(t + self.off, 86400)
+        p = self._dayp.get(d)
+        if p is None:
+            p = self._dayp[d] = date.fromordinal(d + EPOCH_ORD).isoformat() + " "
+        return p + _HMS[s] + self.sfx
+
+    def pday(self, t: int) -> int:
+        """Day number (days since 1970-01-01) of instant ``t`` at the printed offset."""
+        return (t + self.off) // 86400
+
+    def zday(self, t: int, z: ZoneInfo) -> date:
+        return datetime.fromtimestamp(t, z).date()
+
+    def seen(self, lo: int, hi: int, z: ZoneInfo | None = None) -> None:
+        """Track the min/max local day of top-level record starts (date_range)."""
+        if z is None:
+            a, b = self.pday(lo), self.pday(hi)
+        else:
+            a = self.zday(lo, z).toordinal() - EPOCH_ORD
+            b = self.zday(hi, z).toordinal() - EPOCH_ORD
+        if self.min_day is None or a < self.min_day:
+            self.min_day = a
+        if self.max_day is None or b > self.max_day:
+            self.max_day = b
+
+    def addr(self) -> int:
+        return 0x280000000 + self.rng.getrandbits(28)
+
+    def tpl(self, typ: str, src: _Source, unit: str | None, children: str | None = None) -> str:
+        """A %-template: (addr?) creation start end value — per type/source/unit."""
+        s = f' <Record type="{typ}" {src.head()}'
+        if src.device_tail:
+            s += ' device="&lt;&lt;HKDevice: 0x%x' + src.device_tail + '"'
+        if unit is not None:
+            s += f' unit="{unit}"'
+        s += ' creationDate="%s" startDate="%s" endDate="%s" value="%s"'
+        if children is None:
+            return s + "/>\n"
+        return s + ">\n" + children + " </Record>\n"
+
+    def rec(self, typ: str, src: _Source, start: int, end: int, value: str | None = None,
+            unit: str | None = None, meta: Iterable[tuple[str, str]] = (),
+            extra: str = "", created: int | None = None, count: bool = True,
+            indent: str = " ") -> str:
+        """A single Record element (slow path for the low-volume types)."""
+        parts = [f'{indent}<Record type="{typ}" {src.head()}']
+        if src.device_tail:
+            parts.append(f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{src.device_tail}"')
+        if unit is not None:
+            parts.append(f' unit="{unit}"')
+        parts.append(f' creationDate="{self.ts(created if created is not None else end + 60)}"'
+                     f' startDate="{self.ts(start)}" endDate="{self.ts(end)}"')
+        if value is not None:
+            parts.append(f' value="{value}"')
+        kids = "".join(f'{indent} <MetadataEntry key="{_esc(k)}" value="{_esc(v)}"/>\n'
+                       for k, v in meta) + extra
+        if kids:
+            parts.append(">\n" + kids + f"{indent}</Record>\n")
+        else:
+            parts.append("/>\n")
+        if count:
+            self.counts[typ] += 1
+            self.src_counts[src.key] += 1
+        return "".join(parts)
+
+    # ---- header ----------------------------------------------------------------------
+
+    def header(self, export_ts: int) -> str:
+        cfg = self.cfg
+        malformed = "vision" if cfg.malformed_dtd else None
+        h = ['<?xml version="1.0" encoding="UTF-8"?>\n', dtd_text(self.v, malformed),
+             f'<HealthData locale="{cfg.locale}">\n',
+             f' <ExportDate value="{self.ts(export_ts)}"/>\n']
+        if cfg.include_me:
+            me = (' <Me HKCharacteristicTypeIdentifierDateOfBirth="1990-12-06"'
+                  ' HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexFemale"'
+                  ' HKCharacteristicTypeIdentifierBloodType="HKBloodTypeNotSet"'
+                  ' HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"')
+            if self.v >= 11:
+                me += ' HKCharacteristicTypeIdentifierCardioFitnessMedicationsUse="None"'
+            h.append(me + "/>\n")
+        return "".join(h)
+
+    # ---- main loop --------------------------------------------------------------------
+
+    def run(self, sink: _Sink) -> GroundTruth:
+        cfg = self.cfg
+        end_day = cfg.start + timedelta(days=cfg.days)
+        export_ts = int(datetime.combine(end_day, time(8, 15, 32), self.home).timestamp())
+        self.truth.export_date = self.ts(export_ts)
+        sink.add(self.header(export_ts))
+        prev_end: int | None = None
+        prev_zone: ZoneInfo | None = None
+        for i in range(cfg.days):
+            d = cfg.start + timedelta(days=i)
+            z = self.tokyo if self.travel[0] <= i < self.travel[1] else self.home
+            ws = int(datetime.combine(d, time(0), z).timestamp())
+            we = int(datetime.combine(d + timedelta(days=1), time(0), z).timestamp())
+            if prev_end is not None and ws < prev_end:
+                ws = prev_end  # flying west->east: the day starts when the previous ended
+            self.day(sink, i, d, z, ws, we, zone_changed=prev_zone is not None and z is not prev_zone)
+            prev_end = we
+            prev_zone = z
+        self.once_only(sink)
+        sink.extend(self.corr_xml)
+        sink.extend(self.workouts_xml)
+        sink.extend(self.summaries_xml)
+        sink.add("</HealthData>\n")
+        sink.flush()
+        return self.finish(sink.bytes)
+
+    def local(self, d: date, h: int, m: int, z: ZoneInfo, s: int = 0) -> int:
+        return int(datetime.combine(d, time(h, m, s), z).timestamp())
+
+    def day(self, sink: _Sink, i: int, d: date, z: ZoneInfo, ws: int, we: int,
+            zone_changed: bool) -> None:
+        out: list[str] = []
+        # Sleep for the night that ends this morning (labelled d).
+        if not zone_changed:
+            self.sleep(out, i, d, z)
+        workouts = self.plan_workouts(i, d, z, ws, we)
+        self.activity(out, i, d, z, ws, we)
+        self.basal_energy(out, ws, we)
+        busy = [(w["start"] - 120, w["end"] + 120) for w in workouts]
+        self.heart_rate(out, ws, we, busy)
+        for w in workouts:
+            self.workout_hr(out, w)
+        self.daily_metrics(out, i, d, z, ws, we)
+        for w in workouts:
+            self.workouts_xml.append(self.workout_xml(w))
+        sink.extend(out)
+        self.summary(i, d)
+
+    # ---- cumulative activity: steps / distance / active energy -------------------------
+
+    def activity(self, out: list[str], i: int, d: date, z: ZoneInfo, ws: int, we: int) -> None:
+        """Walking bouts. Watch writes every bout; iPhone writes the *same* intervals (full
+        overlap, so it contributes 0 after dedup); the emoji app writes samples only in gaps
+        between bouts (no overlap, kept whole). On one day an app sample overlaps exactly
+        half of a Watch bout (proration rule: half its value is kept)."""
+        cfg, rng, u = self.cfg, self.rng, self.u
+        lo = max(ws, self.local(d, 7, 0, z))
+        hi = min(we, self.local(d, 22, 0, z))
+        span = hi - lo
+        if span < 3 * 3600:
+            return
+        n = max(3, round(cfg.bouts_per_day * cfg.scale * span / 54000))
+        slot = span // n
+        if slot < 120:
+            slot = 120
+            n = span // slot
+        du = u["dist"]
+        eu = u["energy"]
+        energy_k = KJ_PER_KCAL if eu == "kJ" else 1.0
+        ts = self.ts
+        steps_w = self.tpl(T_STEPS, _WATCH, "count")
+        steps_p = self.tpl(T_STEPS, _PHONE, "count")
+        steps_a = self.tpl(T_STEPS, _EMOJI, "count")
+        dist_w = self.tpl(T_DIST, _WATCH, du)
+        dist_p = self.tpl(T_DIST, _PHONE, du)
+        dist_a = self.tpl(T_DIST, _EMOJI, du)
+        ae_w = self.tpl(T_AE, _WATCH, eu)
+        ae_p = self.tpl(T_AE, _PHONE, eu)
+        addr_bits = self.rng.getrandbits
+        rnd = rng.random
+        ri = rng.randint
+        st_w: list[str] = []
+        st_p: list[str] = []
+        st_a: list[str] = []
+        di_w: list[str] = []
+        di_p: list[str] = []
+        di_a: list[str] = []
+        en_w: list[str] = []
+        en_p: list[str] = []
+        dist_fmt = "%.5f" if du == "mi" else "%.4f"
+        want_partial = i == self.partial_day_index and not self.truth.partial_overlap
+        steps_acc = self.steps
+        steps_naive = self.steps_naive
+        dist_acc = self.dist
+        dist_naive = self.dist_naive
+        ae_acc = self.ae
+        ae_naive = self.ae_naive
+        km = MI_TO_KM if du == "mi" else 1.0
+        inv_e = 1.0 / energy_k
+        off = self.off
+        for k in range(n):
+            s0 = lo + k * slot
+            a = int(slot * 0.1 * rnd())
+            L = int(slot * (0.3 + 0.25 * rnd()))
+            if L < 60:
+                L = 60
+            bs = s0 + a
+            be = bs + L
+            day = (bs + off) // 86400
+            created = ts(be + ri(30, 900))
+            sbs, sbe = ts(bs), ts(be)
+            rate = 20 + 90 * rnd()
+            steps = max(1, int(L / 60 * rate))
+            stride = 0.00068 + 0.0001 * rnd()
+            dist_raw = dist_fmt % (steps * stride / km)
+            dist_v = float(dist_raw) * km
+            st_w.append(steps_w % (0x280000000 + addr_bits(28), created, sbs, sbe, steps))
+            di_w.append(dist_w % (0x280000000 + addr_bits(28), created, sbs, sbe, dist_raw))
+            steps_acc[day] += steps
+            steps_naive[day] += steps
+            dist_acc[day] += dist_v
+            dist_naive[day] += dist_v
+            # Watch active energy tiles the bout in 3 contiguous pieces.
+            cuts = sorted((bs + 1 + int((L - 2) * rnd()), bs + 1 + int((L - 2) * rnd())))
+            edges = [bs, cuts[0], cuts[1], be]
+            bout_kcal = 0.0
+            for j in range(3):
+                a0, a1 = edges[j], edges[j + 1]
+                if a1 <= a0:
+                    continue
+                v = "%.3f" % ((a1 - a0) / 60 * (3 + 4 * rnd()) * energy_k)
+                kc = float(v) * inv_e
+                bout_kcal += kc
+                en_w.append(ae_w % (0x280000000 + addr_bits(28), created, ts(a0), ts(a1), v))
+                ae_acc[(a0 + off) // 86400] += kc
+                ae_naive[(a0 + off) // 86400] += kc
+            if rnd() < 0.85:  # iPhone counted the same bout
+                ps = max(1, int(steps * (0.8 + 0.25 * rnd())))
+                pd = dist_fmt % (ps * stride / km)
+                st_p.append(steps_p % (0x280000000 + addr_bits(28), created, sbs, sbe, ps))
+                di_p.append(dist_p % (0x280000000 + addr_bits(28), created, sbs, sbe, pd))
+                steps_naive[day] += ps
+                dist_naive[day] += float(pd) * km
+            if rnd() < 0.6:  # iPhone energy over the whole bout: fully covered by Watch tiles
+                v = "%.3f" % (bout_kcal * (0.7 + 0.4 * rnd()) * energy_k)
+                en_p.append(ae_p % (0x280000000 + addr_bits(28), created, sbs, sbe, v))
+                ae_naive[day] += float(v) * inv_e
+            # Sedentary Watch energy after the bout, inside this slot.
+            tail0 = be + 30
+            tail1 = s0 + slot - 30
+            if tail1 - tail0 > 240 and rnd() < 0.8:
+                t1 = tail0 + 60 + int((tail1 - tail0 - 60) * rnd())
+                v = "%.3f" % ((t1 - tail0) / 60 * (0.4 + 0.6 * rnd()) * energy_k)
+                en_w.append(ae_w % (0x280000000 + addr_bits(28), ts(t1 + 40), ts(tail0),
+                                    ts(t1), v))
+                kc = float(v) * inv_e
+                ae_acc[(tail0 + off) // 86400] += kc
+                ae_naive[(tail0 + off) // 86400] += kc
+            # App steps in the gap after the bout (no overlap with Watch or iPhone steps).
+            if want_partial and k >= 1 and L >= 120 and slot - a - L >= 400:
+                want_partial = False
+                half = 60 if L < 600 else 300
+                g0, g1 = be - half, be + half
+                sv = 840
+                dv = dist_fmt % (sv * 0.0007 / km)
+                st_a.append(steps_a % (ts(g1 + 5), ts(g0), ts(g1), sv))
+                di_a.append(dist_a % (ts(g1 + 5), ts(g0), ts(g1), dv))
+                gday = (g0 + off) // 86400
+                steps_acc[gday] += sv / 2
+                steps_naive[gday] += sv
+                dist_acc[gday] += float(dv) * km / 2
+                dist_naive[gday] += float(dv) * km
+                self.truth.partial_overlap = {
+                    "date": date.fromordinal(gday + EPOCH_ORD).isoformat(),
+                    "source": SOURCE_EMOJI,
+                    "start": datetime.fromtimestamp(g0, timezone.utc).isoformat(),
+                    "end": datetime.fromtimestamp(g1, timezone.utc).isoformat(),
+                    "steps_value": sv, "steps_kept": sv / 2,
+                    "distance_raw": dv + " " + du, "distance_km_kept": float(dv) * km / 2,
+                    "covered_fraction": 0.5,
+                }
+            elif rnd() < 0.25:
+                gap0 = be + 60
+                gap1 = s0 + slot - 60
+                if gap1 - gap0 >= 120:
+                    g0 = gap0 + int((gap1 - gap0 - 60) * rnd() * 0.5)
+                    g1 = min(gap1, g0 + 60 + int(600 * rnd()))
+                    sv = max(1, int((g1 - g0) / 60 * (10 + 60 * rnd())))
+                    dv = dist_fmt % (sv * 0.0007 / km)
+                    st_a.append(steps_a % (ts(g1 + 5), ts(g0), ts(g1), sv))
+                    di_a.append(dist_a % (ts(g1 + 5), ts(g0), ts(g1), dv))
+                    gday = (g0 + off) // 86400
+                    steps_acc[gday] += sv
+                    steps_naive[gday] += sv
+                    dist_acc[gday] += float(dv) * km
+                    dist_naive[gday] += float(dv) * km
+        self.seen(lo, hi)
+        for typ, src, lst in ((T_STEPS, _WATCH, st_w), (T_STEPS, _PHONE, st_p),
+                              (T_STEPS, _EMOJI, st_a), (T_DIST, _WATCH, di_w),
+                              (T_DIST, _PHONE, di_p), (T_DIST, _EMOJI, di_a),
+                              (T_AE, _WATCH, en_w), (T_AE, _PHONE, en_p)):
+            out.extend(lst)
+            self.counts[typ] += len(lst)
+            self.src_counts[src.key] += len(lst)
+
+    def basal_energy(self, out: list[str], ws: int, we: int) -> None:
+        """Watch basal energy tiling the whole day window (Watch only: no dedup effect)."""
+        cfg, rng = self.cfg, self.rng
+        n = max(4, round(90 * cfg.scale))
+        step = (we - ws) // n
+        eu = self.u["energy"]
+        ek = KJ_PER_KCAL if eu == "kJ" else 1.0
+        tpl = self.tpl(T_BASAL, _WATCH, eu)
+        ts, off, rnd, bits = self.ts, self.off, rng.random, rng.getrandbits
+        acc = self.basal
+        for k in range(n):
+            a0 = ws + k * step
+            a1 = a0 + step if k < n - 1 else we
+            v = "%.3f" % ((a1 - a0) / 60 * (0.95 + 0.2 * rnd()) * ek)
+            out.append(tpl % (0x280000000 + bits(28), ts(a1 + 120), ts(a0), ts(a1), v))
+            acc[(a0 + off) // 86400] += float(v) / ek
+        self.counts[T_BASAL] += n
+        self.src_counts[_WATCH.key] += n
+
+    def heart_rate(self, out: list[str], ws: int, we: int, busy: list[tuple[int, int]]) -> None:
+        """Background Watch heart rate (point samples), never inside a workout window so
+        that workout HR computed from samples is exactly known."""
+        cfg, rng = self.cfg, self.rng
+        n = max(6, round(cfg.hr_per_day * cfg.scale))
+        child = '  <MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="%s"/>\n'
+        tpl = self.tpl(T_HR, _WATCH, "count/min", child)
+        ts, rnd, bits = self.ts, rng.random, rng.getrandbits
+        span = we - ws
+        step = span / n
+        cnt = 0
+        for k in range(n):
+            t = ws + int(k * step + step * 0.8 * rnd())
+            if any(b0 <= t <= b1 for b0, b1 in busy):
+                continue
+            sd = ts(t)
+            out.append(tpl % (0x280000000 + bits(28), ts(t + 300), sd, sd,
+                              55 + int(45 * rnd()), int(3 * rnd())))
+            cnt += 1
+        self.counts[T_HR] += cnt
+        self.src_counts[_WATCH.key] += cnt
+        self.seen(ws, we - 1)
+
+    # ---- sleep -------------------------------------------------------------------------
+
+    def sleep(self, out: list[str], i: int, d: date, z: ZoneInfo) -> None:
+        """One night labelled ``d``: iPhone InBed, Watch stages (or v11-style Asleep),
+        AutoSleep overlapping asleep. Some nights lack the Watch (charging) or everything
+        but the iPhone, so every branch of the night-source rule is exercised."""
+        rng = self.rng
+        prev = d - timedelta(days=1)
+        bed = self.local(prev, 22, 0, z) + 60 * rng.randint(0, 120)
+        onset = bed + 60 * rng.randint(8, 25)
+        total = 60 * rng.randint(360, 510)
+        wake = onset + total
+        mode_watch = "stages"
+        if self.v <= 11:
+            mode_watch = "asleep"
+        elif i % 9 == 4:
+            mode_watch = "asleep"
+        elif i % 13 == 6:
+            mode_watch = "unspecified"
+        if i % 11 == 7:
+            mode_watch = "none"  # Watch charging: AutoSleep wins
+        only_phone = i % 17 == 12
+        if only_phone:
+            mode_watch = "none"
+        tzname = z.key
+        tzmeta = [("HKTimeZone", tzname)]
+        # iPhone InBed (no HKTimeZone: labelled via printed offset)
+        ib_end = wake + 60 * rng.randint(2, 15)
+        out.append(self.rec(T_SLEEP, _PHONE, bed, ib_end, SLEEP_PREFIX + "InBed",
+                            created=ib_end + 300))
+        self.add_seg(_PHONE, "InBed", bed, ib_end, None)
+        self.seen(bed, bed)
+        if mode_watch in ("stages", "asleep", "unspecified"):
+            t = onset
+            while t < wake:
+                if mode_watch == "stages":
+                    r = rng.random()
+                    val = ("AsleepCore" if r < 0.5 else "AsleepDeep" if r < 0.68 else
+                           "AsleepREM" if r < 0.9 else "Awake")
+                    dur = 30 * rng.randint(4 if val == "Awake" else 10, 20 if val == "Awake" else 80)
+                elif mode_watch == "asleep":
+                    val = "Asleep" if rng.random() < 0.85 else "Awake"
+                    dur = 30 * rng.randint(20, 160)
+                else:
+                    val = "AsleepUnspecified"
+                    dur = 30 * rng.randint(40, 200)
+                e = min(wake, t + dur)
+                if mode_watch == "asleep" and val == "Awake" and self.v <= 11:
+                    val = "Asleep"  # v11 watches only wrote Asleep
+                out.append(self.rec(T_SLEEP, _WATCH, t, e, SLEEP_PREFIX + val, meta=tzmeta,
+                                    created=wake + 600))
+                self.add_seg(_WATCH, val, t, e, z)
+                t = e
+            self.seen(onset, onset, z)
+        if not only_phone:
+            # AutoSleep: one InBed and two overlapping Asleep blocks (no HKTimeZone).
+            a0 = onset + 60 * rng.randint(-10, 10)
+            a1 = wake + 60 * rng.randint(-10, 10)
+            mid = a0 + (a1 - a0) // 2
+            out.append(self.rec(T_SLEEP, _AUTOSLEEP, bed + 300, a1 + 300, SLEEP_PREFIX + "InBed",
+                                created=a1 + 3600))
+            self.add_seg(_AUTOSLEEP, "InBed", bed + 300, a1 + 300, None)
+            asleep_val = "Asleep" if self.v <= 11 else "AsleepUnspecified"
+            for s, e in ((a0, mid + 600), (mid, a1)):
+                out.append(self.rec(T_SLEEP, _AUTOSLEEP, s, e, SLEEP_PREFIX + asleep_val,
+                                    created=a1 + 3600))
+                self.add_seg(_AUTOSLEEP, asleep_val, s, e, None)
+
+    def add_seg(self, src: _Source, val: str, s: int, e: int, z: ZoneInfo | None) -> None:
+        if z is None:
+            label = date.fromordinal(self.pday(s + 6 * 3600) + EPOCH_ORD)
+            zone: ZoneInfo | timezone = self.off_tz
+        else:
+            label = self.zday(s + 6 * 3600, z)
+            zone = z
+        seg = _Seg(src, val, s, e, label)
+        self.seg_zone[id(seg)] = zone
+        self.sleep_segs.append(seg)
+
+    # ---- workouts ----------------------------------------------------------------------
+
+    def plan_workouts(self, i: int, d: date, z: ZoneInfo, ws: int, we: int) -> list[dict]:
+        """~4 per week, evenings (so in the US the UTC day is the next day)."""
+        rng = self.rng
+        if rng.random() >= 4 / 7:
+            return []
+        kinds = ["Running", "Walking", "Cycling", "TraditionalStrengthTraining", "Yoga",
+                 "HighIntensityIntervalTraining", "Swimming"]
+        kind = rng.choice(kinds)
+        start = self.local(d, 18, 0, z) + 60 * rng.randint(0, 200)
+        if start < ws + 3600:
+            return []
+        total = 60 * rng.randint(25, 75)
+        end = start + total
+        if end > we - 600:
+            return []
+        src = _WATCH
+        if self.v <= 11:
+            style = "old"
+        elif not self.interval_done and kind in ("Running", "Cycling"):
+            style = "interval"
+            self.interval_done = True
+        elif not self.thirdparty_done and i >= 3:
+            style = "thirdparty"
+            src = _STRAVA
+            self.thirdparty_done = True
+        else:
+            r = rng.random()
+            style = "old" if r < 0.15 else "both" if r < 0.3 else "new"
+        pause = 0
+        if rng.random() < 0.4 and style != "thirdparty":
+            pause = 60 * rng.randint(1, 6)
+        return [{"kind": kind, "start": start, "end": end, "pause": pause, "style": style,
+                 "src": src, "zone": z, "date": d, "i": i, "hr": []}]
+
+    def workout_hr(self, out: list[str], w: dict) -> None:
+        """Watch HR samples strictly inside the workout window."""
+        rng = self.rng
+        s, e = w["start"], w["end"]
+        n = max(5, (e - s) // 300)
+        step = (e - s) / (n + 1)
+        base = 95 if w["kind"] in ("Yoga", "TraditionalStrengthTraining") else 125
+        child = '  <MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="2"/>\n'
+        tpl = self.tpl(T_HR, _WATCH, "count/min", child)
+        for k in range(1, n + 1):
+            t = s + int(k * step)
+            v = base + rng.randint(-20, 35)
+            w["hr"].append(v)
+            out.append(tpl % (self.addr(), self.ts(t + 60), self.ts(t), self.ts(t), v))
+        self.counts[T_HR] += n
+        self.src_counts[_WATCH.key] += n
+
+    def workout_xml(self, w: dict) -> str:
+        rng, u, ts = self.rng, self.u, self.ts
+        kind, s, e, src, z = w["kind"], w["start"], w["end"], w["src"], w["zone"]
+        style = w["style"]
+        dur_min = (e - s - w["pause"]) / 60 + rng.random() / 1000
+        dur_raw = repr(dur_min)
+        du, eu = u["dist"], u["energy"]
+        ek = KJ_PER_KCAL if eu == "kJ" else 1.0
+        kcal = (e - s) / 60 * (4 + 7 * rng.random())
+        has_dist = kind in ("Running", "Walking", "Cycling", "Swimming")
+        km = (e - s) / 3600 * {"Running": 10, "Walking": 5, "Cycling": 20, "Swimming": 2}.get(kind, 0)
+        km *= 0.8 + 0.4 * rng.random()
+        e_raw = "%.4f" % (kcal * ek)
+        dist_unit = "m" if kind == "Swimming" and du == "km" else du
+        dist_div = MI_TO_KM if dist_unit == "mi" else 0.001 if dist_unit == "m" else 1.0
+        d_raw = "%.5f" % (km / dist_div)
+        energy_kcal = float(e_raw) / ek
+        dist_km = float(d_raw) * dist_div if has_dist else None
+        hr = w["hr"]
+        lines: list[str] = []
+        attrs = (f' <Workout workoutActivityType="HKWorkoutActivityType{kind}"'
+                 f' duration="{dur_raw}" durationUnit="min"')
+        if style in ("old", "both"):
+            if has_dist:
+                attrs += f' totalDistance="{d_raw}" totalDistanceUnit="{dist_unit}"'
+            attrs += f' totalEnergyBurned="{e_raw}" totalEnergyBurnedUnit="{eu}"'
+        attrs += f" {src.head()}"
+        if src.device_tail:
+            attrs += f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{src.device_tail}"'
+        attrs += f' creationDate="{ts(e + 30)}" startDate="{ts(s)}" endDate="{ts(e)}">\n'
+        lines.append(attrs)
+        md: list[tuple[str, str]] = []
+        if src is _WATCH:
+            indoor = "1" if kind in ("TraditionalStrengthTraining", "Yoga",
+                                      "HighIntensityIntervalTraining") else "0"
+            md.append(("HKIndoorWorkout", indoor))
+            md.append(("HKTimeZone", z.key))
+            md.append(("HKAverageMETs", f"{4 + 6 * rng.random():.5f} kcal/hr·kg"))
+            if indoor == "0":
+                temp = f"{45 + rng.randint(0, 40)} degF" if u["temp"] == "degF" else \
+                    f"{5 + rng.randint(0, 25)} degC"
+                md.append(("HKWeatherTemperature", temp))
+                md.append(("HKWeatherHumidity", f"{rng.randint(30, 100) * 100} %"))
+                md.append(("HKElevationAscended", f"{rng.randint(100, 9000)} cm"))
+        else:
+            md.append(("Strava Activity ID", str(rng.getrandbits(40))))
+        for k, v in md:
+            lines.append(f'  <MetadataEntry key="{k}" value="{v}"/>\n')
+        if w["pause"]:
+            p0 = s + (e - s) // 3
+            lines.append(f'  <WorkoutEvent type="HKWorkoutEventTypePause" date="{ts(p0)}"/>\n')
+            lines.append(f'  <WorkoutEvent type="HKWorkoutEventTypeResume" '
+                         f'date="{ts(p0 + w["pause"])}"/>\n')
+        hr_avg = hr_min = hr_max = None
+        stats: list[str] = []
+        if style in ("new", "both", "interval"):
+            span = f'startDate="{ts(s)}" endDate="{ts(e)}"'
+            stats.append(f'  <WorkoutStatistics type="{T_AE}" {span} sum="{e_raw}" unit="{eu}"/>\n')
+            if has_dist:
+                dtype = {"Cycling": _Q + "DistanceCycling",
+                         "Swimming": _Q + "DistanceSwimming"}.get(kind, T_DIST)
+                stats.append(f'  <WorkoutStatistics type="{dtype}" {span} sum="{d_raw}" '
+                             f'unit="{dist_unit}"/>\n')
+            if kind in ("Running", "Walking"):
+                stats.append(f'  <WorkoutStatistics type="{T_STEPS}" {span} '
+                             f'sum="{(e - s) / 60 * 150 * rng.random() + 100:.2f}" unit="count"/>\n')
+            avg = f"{sum(hr) / len(hr) + rng.uniform(-3, 3):.4f}"
+            mn, mx = min(hr) - rng.randint(0, 5), max(hr) + rng.randint(0, 5)
+            stats.append(f'  <WorkoutStatistics type="{T_HR}" {span} average="{avg}" '
+                         f'minimum="{mn}" maximum="{mx}" unit="count/min"/>\n')
+            hr_avg, hr_min, hr_max = float(avg), float(mn), float(mx)
+        else:
+            hr_avg = sum(hr) / len(hr)
+            hr_min, hr_max = float(min(hr)), float(max(hr))
+        if style == "interval":
+            # WorkoutActivity children repeat (parts of) the statistics: never add them.
+            parts = 3
+            bounds = [s + (e - s) * k // parts for k in range(parts + 1)]
+            for k in range(parts):
+                a0, a1 = bounds[k], bounds[k + 1]
+                pspan = f'startDate="{ts(a0)}" endDate="{ts(a1)}"'
+                lines.append(f'  <WorkoutActivity uuid="{self.uuid()}" {pspan} '
+                             f'duration="{(a1 - a0) / 60:.4f}" durationUnit="min">\n')
+                lines.append(f'   <WorkoutEvent type="HKWorkoutEventTypeSegment" date="{ts(a0)}" '
+                             f'duration="{(a1 - a0) / 60:.4f}" durationUnit="min"/>\n')
+                lines.append(f'   <WorkoutStatistics type="{T_AE}" {pspan} '
+                             f'sum="{float(e_raw) / parts:.4f}" unit="{eu}"/>\n')
+                if has_dist:
+                    lines.append(f'   <WorkoutStatistics type="{T_DIST}" {pspan} '
+                                 f'sum="{float(d_raw) / parts:.5f}" unit="{dist_unit}"/>\n')
+                lines.append(f'   <MetadataEntry key="WOIntervalStepKeyPath" value="0.{k}.0"/>\n')
+                lines.append("  </WorkoutActivity>\n")
+        lines.extend(stats)
+        route_path = None
+        if src is _WATCH and self.v >= 11 and kind in ("Running", "Walking", "Cycling") \
+                and style != "old":
+            loc = datetime.fromtimestamp(s, z)
+            h12 = loc.hour % 12 or 12
+            ampm = "am" if loc.hour < 12 else "pm"
+            route_path = f"/workout-routes/route_{loc:%Y-%m-%d}_{h12}.{loc:%M}{ampm}.gpx"
+            lines.append(f'  <WorkoutRoute {src.head()} creationDate="{ts(e + 60)}" '
+                         f'startDate="{ts(s)}" endDate="{ts(e)}">\n')
+            lines.append(f'   <MetadataEntry key="HKMetadataKeySyncIdentifier" value="{self.uuid()}"/>\n')
+            lines.append('   <MetadataEntry key="HKMetadataKeySyncVersion" value="2"/>\n')
+            lines.append(f'   <FileReference path="{route_path}"/>\n')
+            lines.append("  </WorkoutRoute>\n")
+            self.truth.routes.append(route_path)
+            if self.gpx is None:
+                self.gpx = (route_path.lstrip("/"), self.gpx_text(s, e, loc))
+        lines.append(" </Workout>\n")
+        tzone = z if src is _WATCH else self.off_tz
+        loc = datetime.fromtimestamp(s, tzone)
+        self.truth.workouts.append({
+            "type": kind,
+            "type_raw": "HKWorkoutActivityType" + kind,
+            "style": style,
+            "source": src.name,
+            "start_utc": datetime.fromtimestamp(s, timezone.utc).isoformat(),
+            "end_utc": datetime.fromtimestamp(e, timezone.utc).isoformat(),
+            "start_local": loc.isoformat(),
+            "tz": z.key if src is _WATCH else None,
+            "date": loc.date().isoformat(),
+            "weekday": WEEKDAYS[loc.weekday()],
+            "hour": loc.hour,
+            "duration_min": float(dur_raw),
+            "energy_kcal": None if style == "thirdparty" else energy_kcal,
+            "distance_km": dist_km if style != "thirdparty" else None,
+            "hr_avg": hr_avg, "hr_min": hr_min, "hr_max": hr_max,
+            "route": route_path,
+        })
+        return "".join(lines)
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4)).upper()
+
+    def gpx_text(self, s: int, e: int, loc: datetime) -> str:
+        rng = self.rng
+        pts = []
+        lat, lon = 37.7749, -122.4194
+        for t in range(s, e, 5):
+            lat += rng.uniform(-0.0001, 0.0002)
+            lon += rng.uniform(-0.0001, 0.0002)
+            iso = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            pts.append(f'<trkpt lon="{lon:.6f}" lat="{lat:.6f}"><ele>{10 + rng.random() * 5:.4f}'
+                       f'</ele><time>{iso}</time><extensions><speed>{2 + rng.random():.4f}</speed>'
+                       f'<course>{rng.uniform(0, 359):.2f}</course><hAcc>{rng.uniform(1, 5):.4f}'
+                       f'</hAcc><vAcc>{rng.uniform(1, 4):.4f}</vAcc></extensions></trkpt>\n')
+        h12 = loc.hour % 12 or 12
+        ampm = "am" if loc.hour < 12 else "pm"
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<gpx version="1.1" creator="Apple Health Export" '
+                'xmlns="http://www.topografix.com/GPX/1/1">\n'
+                f'<trk><name>Route {loc:%Y-%m-%d} {h12}:{loc:%M}{ampm}</name><trkseg>\n'
+                + "".join(pts) + "</trkseg></trk>\n</gpx>\n")
+
+    # ---- daily low-volume metrics -------------------------------------------------------
+
+    def daily_metrics(self, out: list[str], i: int, d: date, z: ZoneInfo, ws: int, we: int) -> None:
+        rng, u = self.rng, self.u
+        t_morning = max(ws + 60, self.local(d, 7, 30, z))
+        if t_morning >= we - 3600:
+            t_morning = ws + 60
+        # Resting HR (one per day) and walking HR average.
+        rhr = rng.randint(52, 64)
+        s0 = t_morning
+        out.append(self.rec(T_RHR, _WATCH, s0, s0 + 3600 * 8, str(rhr), "count/min"))
+        self.truth.resting_hr_by_day[self.day_iso(s0)] = float(rhr)
+        out.append(self.rec(T_WHR, _WATCH, s0 + 600, s0 + 3600 * 9, str(rng.randint(90, 115)),
+                            "count/min"))
+        # HRV with beat-to-beat list.
+        for k in range(rng.randint(2, 4)):
+            t = s0 + 3600 * (1 + 4 * k) + rng.randint(0, 1800)
+            if ws <= t < we - 600:
+                out.append(self.hrv(t, z))
+        # Respiratory rate (night) and SpO2.
+        for k in range(3):
+            t = t_morning - 3600 * (k + 1) + rng.randint(0, 600)
+            if not ws <= t < we - 1800:
+                continue
+            out.append(self.rec(T_RESP, _WATCH, t, t + 1800, f"{rng.uniform(12, 18):.1f}",
+                                "count/min"))
+        for k in range(4):
+            t = ws + 60 + (we - ws - 120) * k // 4 + rng.randint(0, 900)
+            out.append(self.rec(T_SPO2, _WATCH, t, t, f"{rng.randint(92, 100) / 100:g}", "%"))
+        # VO2Max every few days.
+        if i % 5 == 1:
+            t = s0 + 3600 * 11
+            if t < we - 120:
+                    out.append(self.rec(T_VO2, _WATCH, t, t, f"{rng.uniform(38, 46):.3f}",
+                                    "mL/min·kg", meta=[("HKVO2MaxTestType", "2")]))
+        # Exercise minutes, flights (iPhone), stand hours.
+        ex_tpl_s = self.tpl(T_EXERCISE, _WATCH, "min")
+        for k in range(rng.randint(2, 6)):
+            t = s0 + 3600 + k * 1800
+            if t >= we - 120:
+                break
+            out.append(ex_tpl_s % (self.addr(), self.ts(t + 70), self.ts(t), self.ts(t + 60), 1))
+            self.counts[T_EXERCISE] += 1
+            self.src_counts[_WATCH.key] += 1
+        for k in range(rng.randint(1, 4)):
+            t = s0 + 5400 + k * 2700
+            if t >= we - 400:
+                break
+            out.append(self.rec(T_FLIGHTS, _PHONE, t, t + 300, str(rng.randint(1, 4)), "count"))
+        for h in range(8, 22):
+            t = self.local(d, h, 0, z)
+            if t < ws or t + 3600 > we:
+                continue
+            val = "HKCategoryValueAppleStandHourStood" if rng.random() < 0.7 else \
+                "HKCategoryValueAppleStandHourIdle"
+            out.append(self.rec(T_STAND, _WATCH, t, t + 3600, val))
+        # Body measurements, manual ("Health") every other day; a second weigh-in sometimes.
+        if i % 2 == 0:
+            self.weigh(out, i, t_morning + 600)
+            if i % 6 == 0:
+                if t_morning + 12 * 3600 < we - 300:
+                    self.weigh(out, i, t_morning + 12 * 3600)
+        if i % 7 == 3:
+            t = t_morning + 900
+            out.append(self.rec(T_BMI, _HEALTH, t, t, f"{rng.uniform(21.5, 23):.2f}", "count",
+                                meta=[("HKWasUserEntered", "1")]))
+            out.append(self.rec(T_FAT, _HEALTH, t, t, f"{rng.uniform(0.2, 0.27):.3f}", "%",
+                                meta=[("HKWasUserEntered", "1")]))
+        if i % 10 == 5:
+            t = t_morning + 1800
+            out.append(self.rec(T_MINDFUL, _WATCH, t, t + 600))
+        # Blood pressure (manual, 2/week) and food (MyFitnessPal, daily lunch).
+        if i % 4 == 1:
+            self.blood_pressure(out, t_morning + 1200, diastolic_first=(i % 8 == 5))
+        lunch = self.local(d, 12, 30, z)
+        if ws < lunch < we - 60:
+            self.food(out, lunch)
+        self.seen(ws, we - 1)
+
+    def day_iso(self, t: int) -> str:
+        return date.fromordinal(self.pday(t) + EPOCH_ORD).isoformat()
+
+    def weigh(self, out: list[str], i: int, t: int) -> None:
+        rng, unit = self.rng, self.u["mass"]
+        kg = 63 + 2 * math.sin(i / 9) + rng.uniform(-0.4, 0.4)
+        raw = f"{kg / LB_TO_KG:.1f}" if unit == "lb" else f"{kg:.2f}"
+        out.append(self.rec(T_MASS, _HEALTH, t, t, raw, unit, meta=[("HKWasUserEntered", "1")],
+                            created=t + 20))
+        day = self.day_iso(t)
+        prev = self.weight_last.get(day)
+        if prev is None or t >= prev[0]:
+            self.weight_last[day] = (t, _to_kg(float(raw), unit))
+        if self.cfg.include_dup_manual and not self.dup_written:
+            self.dup_written = True
+            line = out[-1]
+            out.append(line)
+            out.append(line)
+            self.dups += 2
+
+    weight_last: dict[str, tuple[int, float]]
+    dup_written: bool
+
+    def hrv(self, t: int, z: ZoneInfo) -> str:
+        rng = self.rng
+        nb = rng.randint(25, 35)
+        beats = []
+        loc = datetime.fromtimestamp(t, z)
+        sec = loc.hour * 3600 + loc.minute * 60 + loc.second
+        frac = 0.0
+        for _ in range(nb):
+            bpm = rng.randint(55, 80)
+            frac += 60 / bpm
+            x = sec + frac
+            beats.append(f'   <InstantaneousBeatsPerMinute bpm="{bpm}" time="{self.beat_time(x)}"/>\n')
+        val = f"{rng.uniform(25, 80):.5f}"
+        extra = "  <HeartRateVariabilityMetadataList>\n" + "".join(beats) + \
+            "  </HeartRateVariabilityMetadataList>\n"
+        end = t + int(frac) + 1
+        self.truth.hrv_records.append({
+            "start_utc": datetime.fromtimestamp(t, timezone.utc).isoformat(),
+            "date": self.day_iso(t), "value_ms": float(val), "beats": nb})
+        return self.rec(T_HRV, _WATCH, t, end, val, "ms", extra=extra)
+
+    def beat_time(self, x: float) -> str:
+        x %= 86400
+        h, rem = divmod(x, 3600)
+        m, s = divmod(rem, 60)
+        h, m = int(h), int(m)
+        if self.cfg.locale == "en_US":
+            h12 = h % 12 or 12
+            sep = "\u202f" if self.rng.random() < 0.3 else " "
+            return f"{h12}:{m:02d}:{s:05.2f}{sep}{'AM' if h < 12 else 'PM'}"
+        return f"{h:02d}:{m:02d}:{s:05.2f}".replace(".", ",")
+
+    def blood_pressure(self, out: list[str], t: int, diastolic_first: bool) -> None:
+        rng = self.rng
+        sys_v, dia_v = rng.randint(108, 132), rng.randint(66, 84)
+        meta = [("HKWasUserEntered", "1")]
+        rs = self.rec(T_SYS, _HEALTH, t, t, str(sys_v), "mmHg", meta=meta)
+        rd = self.rec(T_DIA, _HEALTH, t, t, str(dia_v), "mmHg", meta=meta)
+        out.append(rs)
+        out.append(rd)
+        cs = self.rec(T_SYS, _HEALTH, t, t, str(sys_v), "mmHg", meta=meta, count=False,
+                      indent="  ")
+        cd = self.rec(T_DIA, _HEALTH, t, t, str(dia_v), "mmHg", meta=meta, count=False,
+                      indent="  ")
+        kids = [cd, cs] if diastolic_first else [cs, cd]
+        self.nested += 2
+        self.corr_counts["HKCorrelationTypeIdentifierBloodPressure"] += 1
+        self.corr_xml.append(
+            f' <Correlation type="HKCorrelationTypeIdentifierBloodPressure" {_HEALTH.head()} '
+            f'creationDate="{self.ts(t + 20)}" startDate="{self.ts(t)}" endDate="{self.ts(t)}">\n'
+            f'  <MetadataEntry key="HKWasUserEntered" value="1"/>\n' + "".join(kids) +
+            " </Correlation>\n")
+        self.truth.bp_correlations.append({
+            "start_utc": datetime.fromtimestamp(t, timezone.utc).isoformat(),
+            "date": self.day_iso(t), "systolic": sys_v, "diastolic": dia_v,
+            "diastolic_first": diastolic_first, "source": SOURCE_HEALTH})
+
+    def food(self, out: list[str], t: int) -> None:
+        rng = self.rng
+        ext = self.uuid()
+        eu = self.u["energy"]
+        ek = KJ_PER_KCAL if eu == "kJ" else 1.0
+        meta = [("HKFoodType", "Turkey sandwich"), ("HKExternalUUID", ext), ("Meal", "Lunch")]
+        kids_vals = [(T_KCAL_IN, f"{rng.uniform(350, 700) * ek:.1f}", eu),
+                     (T_PROTEIN, f"{rng.uniform(15, 40):.1f}", "g"),
+                     (T_CARBS, f"{rng.uniform(30, 80):.1f}", "g")]
+        kids = []
+        for typ, v, unit in kids_vals:
+            out.append(self.rec(typ, _MFP, t, t, v, unit, meta=meta[:1]))
+            kids.append(self.rec(typ, _MFP, t, t, v, unit, meta=meta[:1], count=False,
+                                 indent="  "))
+        self.nested += len(kids)
+        self.corr_counts["HKCorrelationTypeIdentifierFood"] += 1
+        self.corr_xml.append(
+            f' <Correlation type="HKCorrelationTypeIdentifierFood" {_MFP.head()} '
+            f'creationDate="{self.ts(t + 40)}" startDate="{self.ts(t)}" endDate="{self.ts(t)}">\n'
+            + "".join(f'  <MetadataEntry key="{k}" value="{v}"/>\n' for k, v in meta)
+            + "".join(kids) + " </Correlation>\n")
+
+    def once_only(self, sink: _Sink) -> None:
+        """Records that appear once: height, sleep goal, unknown future type."""
+        cfg = self.cfg
+        t = int(datetime.combine(cfg.start, time(9, 0), self.home).timestamp())
+        hu = self.u["height"]
+        hv = "5.41339" if hu == "ft" else "165"
+        lines = [self.rec(T_HEIGHT, _HEALTH, t, t, hv, hu, meta=[("HKWasUserEntered", "1")]),
+                 self.rec(T_SLEEP_GOAL, _PHONE, t, t, "8", "hr"),
+                 self.rec(T_FOOBAR, _WATCH, t + 60, t + 120, "42", "count"),
+                 self.rec(T_FOOBAR, _WATCH, t + 3600, t + 3660, "7", "count")]
+        self.seen(t, t)
+        sink.extend(lines)
+
+    def summary(self, i: int, d: date) -> None:
+        rng = self.rng
+        eu = self.u["energy"]
+        ek = KJ_PER_KCAL if eu == "kJ" else 1.0
+        move = f"{rng.uniform(250, 750) * ek:.3f}"
+        goal = f"{500 * ek:g}"
+        ex, st = rng.randint(5, 80), rng.randint(6, 15)
+        with_mt = self.v >= 12 and i >= self.cfg.days // 2
+        a = (f' <ActivitySummary dateComponents="{d.isoformat()}" activeEnergyBurned="{move}"'
+             f' activeEnergyBurnedGoal="{goal}" activeEnergyBurnedUnit="{eu}"')
+        if with_mt:
+            a += ' appleMoveTime="0" appleMoveTimeGoal="0"'
+        a += (f' appleExerciseTime="{ex}" appleExerciseTimeGoal="30"'
+              f' appleStandHours="{st}" appleStandHoursGoal="12"/>\n')
+        self.summaries_xml.append(a)
+        self.truth.activity_by_day[d.isoformat()] = {
+            "move_kcal": float(move) / ek, "move_goal_kcal": float(goal) / ek,
+            "exercise_min": ex, "exercise_goal_min": 30, "stand_hours": st,
+            "stand_goal_hours": 12,
+            "move_time_min": 0 if with_mt else None, "move_time_goal_min": 0 if with_mt else None,
+        }
+
+    # ---- finish -----------------------------------------------------------------------
+
+    def finish(self, nbytes: int) -> GroundTruth:
+        tr = self.truth
+
+        def iso(dd: dict[int, float], ndigits: int | None = None) -> dict[str, float]:
+            res = {}
+            for k in sorted(dd):
+                v = dd[k]
+                if ndigits is not None:
+                    v = round(v, ndigits)
+                res[date.fromordinal(k + EPOCH_ORD).isoformat()] = v
+            return res
+
+        tr.steps_by_day = {k: (int(v) if float(v).is_integer() else v)
+                           for k, v in iso(self.steps).items()}
+        tr.steps_naive_by_day = {k: int(v) for k, v in iso(self.steps_naive).items()}
+        tr.distance_km_by_day = iso(self.dist, 9)
+        tr.distance_km_naive_by_day = iso(self.dist_naive, 9)
+        tr.active_kcal_by_day = iso(self.ae, 6)
+        tr.active_kcal_naive_by_day = iso(self.ae_naive, 6)
+        tr.basal_kcal_by_day = iso(self.basal, 6)
+        # Exact duplicates: the raw lines were written and counted once; add the copies.
+        tr.records_by_type = dict(sorted(self.counts.items()))
+        tr.records_total = sum(self.counts.values())
+        tr.duplicates_dropped = self.dups
+        tr.raw_top_level_records = tr.records_total + self.dups
+        tr.nested_correlation_records = self.nested
+        tr.raw_record_elements = tr.raw_top_level_records + self.nested
+        tr.correlations_by_type = dict(sorted(self.corr_counts.items()))
+        tr.workouts.sort(key=lambda w: w["start_utc"])
+        wd: dict[str, int] = defaultdict(int)
+        wt: dict[str, int] = defaultdict(int)
+        for w in tr.workouts:
+            wd[w["weekday"]] += 1
+            wt[w["type"]] += 1
+        tr.workouts_by_weekday = {k: wd[k] for k in WEEKDAYS if k in wd}
+        tr.workouts_by_type = dict(sorted(wt.items()))
+        tr.sleep_by_night = _nights(self.sleep_segs, lambda s: self.seg_zone[id(s)])
+        tr.weight_kg_by_day = {k: v[1] for k, v in sorted(self.weight_last.items())}
+        tr.resting_hr_by_day = dict(sorted(tr.resting_hr_by_day.items()))
+        if self.min_day is not None:
+            tr.date_range = {"start": date.fromordinal(self.min_day + EPOCH_ORD).isoformat(),
+                             "end": date.fromordinal(self.max_day + EPOCH_ORD).isoformat()}
+        cfg = self.cfg
+        tr.generated_days = {"start": cfg.start.isoformat(),
+                             "end": (cfg.start + timedelta(days=cfg.days - 1)).isoformat(),
+                             "days": cfg.days}
+        tr.sources = [{"name": s.name, "key": s.key, "kind": s.kind,
+                       "records": self.src_counts.get(s.key, 0)}
+                      for s in sorted(_ALL_SOURCES, key=lambda s: s.rank)]
+        tr.xml_bytes = nbytes
+        tr.notes = [
+            "records_by_type counts top-level <Record> elements after exact-duplicate removal;"
+            " Correlation children are excluded (their top-level twins are counted).",
+            "Day keys: local date of sample start; HKTimeZone when present (Watch sleep,"
+            " Watch workouts), else the printed offset (export_offset).",
+            "Cumulative dedup: priority watch > phone > apps (ties by name); iPhone samples are"
+            " fully covered by Watch samples, app samples lie in gaps except partial_overlap.",
+            "Units: km, kcal (Cal=kcal, kJ/4.184), kg (lb*0.45359237), minutes.",
+            "Workouts: totals from direct WorkoutStatistics, else attributes; third-party"
+            " workout has only duration (energy/distance null); hr from the HeartRate"
+            " statistic, else mean/min/max of Watch HR samples strictly inside the window.",
+        ]
+        return tr
+
+
+def _cfg_dict(cfg: GenConfig) -> dict:
+    d = asdict(cfg)
+    d["start"] = cfg.start.isoformat()
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+
+
+def _new_gen(cfg: GenConfig) -> _Gen:
+    g = _Gen(cfg)
+    g.weight_last = {}
+    g.dup_written = False
+    return g
+
+
+def write_export(target: Path | str | BinaryIO, cfg: GenConfig | None = None) -> GroundTruth:
+    """Stream ``export.xml`` to a path or binary file object and return the ground truth.
+
+    Memory stays flat: text is flushed every ~1 MiB; only workouts, correlations and
+    activity summaries (a few per day) and sleep segments are buffered until the end.
+    """
+    cfg = cfg or GenConfig()
+    gen = _new_gen(cfg)
+    if isinstance(target, (str, Path)):
+        with open(target, "wb") as fp:
+            return gen.run(_Sink(fp))
+    return gen.run(_Sink(target))
+
+
+_APPLEDOUBLE = (b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02"
+                b"\x00\x00\x00\x09\x00\x00\x00\x32\x00\x00\x0e\xb0\x00\x00\x00\x02"
+                b"\x00\x00\x0e\xe2\x00\x00\x01\x1e" + b"\x00" * 64)
+
+
+def write_zip(path: Path | str, cfg: GenConfig | None = None, layout: str = "nested",
+              macosx_junk: bool = True, compresslevel: int = 1) -> GroundTruth:
+    """Write an ``export.zip`` the way the phone does (streaming the XML member).
+
+    ``layout``: ``nested`` = ``apple_health_export/<xml_name>`` (real), ``flat`` =
+    ``<xml_name>`` at the root, ``double`` = ``export/apple_health_export/<xml_name>``.
+    Also writes ``export_cda.xml`` (tiny) and the GPX of the first referenced route.
+    """
+    cfg = cfg or GenConfig()
+    prefix = {"nested": "apple_health_export/", "flat": "",
+              "double": "export/apple_health_export/"}[layout]
+    gen = _new_gen(cfg)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
+        with zf.open(prefix + cfg.xml_name, "w", force_zip64=True) as member:
+            truth = gen.run(_Sink(member))
+        zf.writestr(prefix + "export_cda.xml",
+                    '<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument '
+                    'xmlns="urn:hl7-org:v3"><title>Health Export</title></ClinicalDocument>\n')
+        if gen.gpx is not None:
+            name, text = gen.gpx
+            zf.writestr(prefix + name, text)
+            truth.routes_written.append("/" + name)
+        if macosx_junk:
+            zf.writestr("__MACOSX/" + prefix + "._" + cfg.xml_name, _APPLEDOUBLE)
+    return truth
+
+
+def make_demo_export(path: Path | str, end: date | None = None, seed: int = 7,
+                     scale: float = 0.3, days: int = 90) -> GroundTruth:
+    """A 90-day demo export ending on ``end`` (default: yesterday), for people without data.
+
+    Writes a zip when ``path`` ends with ``.zip``, else bare XML. Metric units, home zone
+    America/Los_Angeles, no hostile content.
+    """
+    end = end or (date.today() - timedelta(days=1))
+    start = end - timedelta(days=days - 1)
+    # The offset the phone would have had on export day (the day after `end`).
+    exp = datetime.combine(end + timedelta(days=1), time(8), ZoneInfo("America/Los_Angeles"))
+    off = exp.utcoffset() or timedelta(0)
+    mins = int(off.total_seconds() // 60)
+    offset = f"{'-' if mins < 0 else '+'}{abs(mins) // 60:02d}{abs(mins) % 60:02d}"
+    cfg = GenConfig(seed=seed, start=start, days=days, export_offset=offset,
+                    unit_profile="metric", scale=scale)
+    p = Path(path)
+    if p.suffix.lower() == ".zip":
+        return write_zip(p, cfg)
+    return write_export(p, cfg)
