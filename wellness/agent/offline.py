@@ -1,0 +1,936 @@
+"""The offline model: a rule-based chat model for people who keep everything on their machine.
+
+It is a real ``BaseChatModel``: ``bind_tools`` records which tools exist (and their argument
+names), the first call of a turn maps the question to real ``tool_calls`` and the second call
+writes the answer from the tool results' ``summary`` sentences. It streams (``_astream``
+yields ``AIMessageChunk``s, tool calls as tool-call chunks).
+
+How the mapping works, and why: the comparable project used one regex per sentence and
+swallowed "I want to know my resting heart rate" as a goal. Here the text is normalised,
+intents are *scored* from keyword groups, and the metric and the period are extracted
+separately (the period through the shared parser's ``find_period``), so new wordings combine
+instead of needing new rules. Follow-ups ("and the week before?", "what about yesterday?",
+"how long was it?", "and my BMI?", "is that good?") reuse the previous turn's tool calls from
+the thread. When nothing fits it says what it can answer instead of guessing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+# -- vocabulary ---------------------------------------------------------------------------
+#: Metric phrases → Apple Health short type. Longest phrase wins ("resting heart rate").
+METRIC_PHRASES: dict[str, str] = {
+    "steps": "StepCount", "step count": "StepCount", "step": "StepCount",
+    "walked": "StepCount",
+    "resting heart rate": "RestingHeartRate", "resting hr": "RestingHeartRate",
+    "rhr": "RestingHeartRate", "resting pulse": "RestingHeartRate",
+    "heart rate variability": "HeartRateVariabilitySDNN", "hrv": "HeartRateVariabilitySDNN",
+    "walking heart rate": "WalkingHeartRateAverage",
+    "heart rate": "HeartRate", "pulse": "HeartRate", "bpm": "HeartRate", "hr": "HeartRate",
+    "body mass index": "BodyMassIndex", "bmi": "BodyMassIndex",
+    "body fat": "BodyFatPercentage", "lean body mass": "LeanBodyMass",
+    "weight": "BodyMass", "weigh": "BodyMass", "body mass": "BodyMass", "wt": "BodyMass",
+    "height": "Height", "tall": "Height",
+    "active energy": "ActiveEnergyBurned", "active calories": "ActiveEnergyBurned",
+    "calories": "ActiveEnergyBurned", "calorie": "ActiveEnergyBurned", "kcal": "ActiveEnergyBurned",
+    "energy burned": "ActiveEnergyBurned", "burn": "ActiveEnergyBurned",
+    "burned": "ActiveEnergyBurned", "burnt": "ActiveEnergyBurned",
+    "resting energy": "BasalEnergyBurned", "basal energy": "BasalEnergyBurned",
+    "calories eaten": "DietaryEnergyConsumed", "calories consumed": "DietaryEnergyConsumed",
+    "dietary energy": "DietaryEnergyConsumed", "ate": "DietaryEnergyConsumed",
+    "water": "DietaryWater", "drink": "DietaryWater", "drank": "DietaryWater",
+    "distance": "DistanceWalkingRunning", "how far": "DistanceWalkingRunning",
+    "kilometers": "DistanceWalkingRunning", "km": "DistanceWalkingRunning",
+    "miles": "DistanceWalkingRunning",
+    "cycling distance": "DistanceCycling", "swimming distance": "DistanceSwimming",
+    "flights": "FlightsClimbed", "flights climbed": "FlightsClimbed", "stairs": "FlightsClimbed",
+    "floors": "FlightsClimbed",
+    "exercise minutes": "AppleExerciseTime", "exercise time": "AppleExerciseTime",
+    "stand time": "AppleStandTime", "standing time": "AppleStandTime",
+    "vo2": "VO2Max", "vo2 max": "VO2Max", "vo2max": "VO2Max", "cardio fitness": "VO2Max",
+    "oxygen": "OxygenSaturation", "spo2": "OxygenSaturation", "blood oxygen": "OxygenSaturation",
+    "oxygen saturation": "OxygenSaturation",
+    "respiratory rate": "RespiratoryRate", "breathing rate": "RespiratoryRate",
+    "blood pressure": "BloodPressureSystolic", "systolic": "BloodPressureSystolic",
+    "diastolic": "BloodPressureDiastolic",
+    "blood glucose": "BloodGlucose", "glucose": "BloodGlucose", "blood sugar": "BloodGlucose",
+    "body temperature": "BodyTemperature", "temperature": "BodyTemperature",
+    "walking speed": "WalkingSpeed", "mindful minutes": "MindfulSession",
+}
+CUMULATIVE = {"StepCount", "ActiveEnergyBurned", "BasalEnergyBurned", "DistanceWalkingRunning",
+              "DistanceCycling", "DistanceSwimming", "FlightsClimbed", "AppleExerciseTime",
+              "AppleStandTime", "DietaryWater", "DietaryEnergyConsumed"}
+
+#: Workout type words → Apple's short activity type.
+WORKOUT_TYPES: dict[str, str] = {
+    "run": "Running", "runs": "Running", "running": "Running", "jog": "Running",
+    "jogging": "Running", "ran": "Running",
+    "walk": "Walking", "walks": "Walking", "walking": "Walking",
+    "cycling": "Cycling", "cycle": "Cycling", "bike": "Cycling", "biking": "Cycling",
+    "ride": "Cycling", "rides": "Cycling",
+    "swim": "Swimming", "swims": "Swimming", "swimming": "Swimming",
+    "yoga": "Yoga", "hiit": "HighIntensityIntervalTraining", "hike": "Hiking",
+    "hiking": "Hiking", "hikes": "Hiking",
+    "strength": "TraditionalStrengthTraining", "weights": "TraditionalStrengthTraining",
+    "lifting": "TraditionalStrengthTraining", "weightlifting": "TraditionalStrengthTraining",
+    "functional strength": "FunctionalStrengthTraining", "rowing": "Rowing",
+    "elliptical": "Elliptical", "pilates": "Pilates", "dance": "Dance", "dancing": "Dance",
+    "tennis": "Tennis", "soccer": "Soccer", "basketball": "Basketball",
+    "core training": "CoreTraining", "cooldown": "Cooldown", "stairs workout": "StairClimbing",
+}
+
+WORKOUT_WORDS = {"workout", "workouts", "work out", "worked out", "working out", "exercise",
+                 "exercised", "exercising", "training", "trained", "train", "session",
+                 "sessions", "activity", "activities", "sport", "sports", "gym"}
+SLEEP_WORDS = {"sleep", "slept", "asleep", "bed", "bedtime", "wake", "woke", "waking",
+               "deep sleep", "rem", "nap", "insomnia", "rest", "in bed"}
+RING_WORDS = {"ring", "rings", "move goal", "stand hours", "stand goal", "exercise goal",
+              "close my", "closed my", "closing"}
+
+GOAL_SET_PREFIX = re.compile(
+    r"^(?:my (?:new )?(?:goal|target|aim|objective) (?:is|will be)|set (?:a |my )?(?:new )?goal"
+    r"|i (?:want|would like|d like|plan|intend|aim|hope|am trying|m trying|need) to"
+    r"|i am going to|i m going to|i will|i ll|goal\s*:)\b")
+#: After "I want to …": verbs that make it a data question, not a goal.
+DATA_VERBS = {"know", "see", "check", "find", "understand", "look", "view", "learn", "ask",
+              "compare", "review", "get a", "hear", "show", "understand", "track how",
+              "figure", "analyze", "analyse", "explore", "read"}
+PREDICT_WORDS = {"will i", "predict", "prediction", "forecast", "going to be", "tomorrow",
+                 "next week", "next month", "next year", "future", "in the future"}
+
+STAT_WORDS: list[tuple[str, str]] = [
+    ("average", "avg"), ("avg", "avg"), ("mean", "avg"), ("typical", "avg"),
+    ("usually", "avg"), ("per day", "avg"), ("daily average", "avg"), ("a day", "avg"),
+    ("total", "sum"), ("sum", "sum"), ("altogether", "sum"), ("in total", "sum"),
+    ("lowest", "min"), ("minimum", "min"), ("min", "min"), ("least", "min"),
+    ("highest", "max"), ("maximum", "max"), ("max", "max"), ("most", "max"), ("peak", "max"),
+    ("best", "max"), ("record", "max"), ("top", "max"),
+    ("latest", "last"), ("current", "last"), ("currently", "last"), ("recent", "last"),
+    ("now", "last"), ("last reading", "last"), ("most recent", "last"),
+    ("how many readings", "count"), ("how many times", "count"), ("how often", "count"),
+]
+
+CAPABILITIES = (
+    "I can answer questions about your Apple Health data: workouts (how many, which days, "
+    "types, streaks, your last or longest workout and its heart rate), steps, distance, "
+    "calories and other daily metrics (totals, averages, highs and lows, trends, comparing "
+    "two periods), heart rate and resting heart rate, weight and BMI, sleep (hours, stages, "
+    "efficiency, bed and wake times), activity rings, and your goals. For example: "
+    "\"How many workouts did I do last month?\" or \"How did I sleep last week?\""
+)
+
+
+# -- text ---------------------------------------------------------------------------------
+def normalize(text: str) -> str:
+    """Lower-case ASCII words and single spaces: curly quotes, emoji and punctuation removed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = text.encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"\b(what|that|it|how|where|when|who|there|here)'s\b", r"\1 is", text)
+    text = re.sub(r"\bi'm\b", "i m", text)
+    text = re.sub(r"\b(\w+)n't\b", r"\1 not", text)
+    text = re.sub(r"'(d|ll|ve|re|s)\b", r" \1", text)
+    text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
+    text = re.sub(r"[^a-z0-9%.\-/ ]+", " ", text)
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _has(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text) is not None
+
+
+def _count(text: str, words: set[str] | Sequence[str]) -> int:
+    return sum(1 for w in words if _has(text, w))
+
+
+def find_metric(text: str) -> str | None:
+    """The metric the text names (longest phrase first), or ``None``."""
+    best: tuple[int, int, str] | None = None
+    for phrase, metric in METRIC_PHRASES.items():
+        m = re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text)
+        if m:
+            key = (len(phrase), -m.start(), metric)
+            if best is None or key > best:
+                best = key
+    return best[2] if best else None
+
+
+def find_workout_type(text: str) -> str | None:
+    best: tuple[int, str] | None = None
+    for word, kind in WORKOUT_TYPES.items():
+        if _has(text, word) and (best is None or len(word) > best[0]):
+            best = (len(word), kind)
+    return best[1] if best else None
+
+
+# -- periods ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Span:
+    """A resolved date range (inclusive) plus the words that named it."""
+
+    start: date
+    end: date
+    label: str = ""
+
+    def shifted_back(self) -> "Span":
+        """The period of the same shape just before this one (week, month, year, N days)."""
+        try:
+            from wellness.health.periods import DateRange, shift_range
+
+            rng = shift_range(DateRange(self.start, self.end, self.label), "previous")
+            return Span(rng.start, rng.end, rng.label)
+        except ImportError:
+            pass
+        days = (self.end - self.start).days + 1
+        if self.start.day == 1 and (self.end + timedelta(days=1)).day == 1:
+            months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
+            y, m = self.start.year, self.start.month - months
+            while m < 1:
+                m += 12
+                y -= 1
+            start = date(y, m, 1)
+            end = self.start - timedelta(days=1)
+            return Span(start, end, "the period before")
+        return Span(self.start - timedelta(days=days), self.start - timedelta(days=1),
+                    "the period before")
+
+
+MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+MONTHS.pop("may", None)
+MONTHS["may"] = 5
+
+
+def _month_span(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def fallback_find_period(text: str, today: date) -> Span | None:
+    """A small period finder used only when ``wellness.health.periods`` is unavailable."""
+    t = text
+    if _has(t, "today"):
+        return Span(today, today, "today")
+    if _has(t, "yesterday") or _has(t, "last night"):
+        d = today - timedelta(days=1) if _has(t, "yesterday") else today
+        return Span(d, d, "yesterday" if _has(t, "yesterday") else "last night")
+    m = re.search(r"\b(?:last|past|previous) (\d+) (day|week|month)s?\b", t)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        days = n * {"day": 1, "week": 7, "month": 30}[unit]
+        return Span(today - timedelta(days=days - 1), today, m.group(0))
+    for word, back in (("this", 0), ("last", 1), ("past", 1), ("previous", 1)):
+        if _has(t, f"{word} week"):
+            start = today - timedelta(days=today.weekday()) - timedelta(days=7 * back)
+            return Span(start, min(start + timedelta(days=6), today), f"{word} week")
+        if _has(t, f"{word} month"):
+            y, mo = today.year, today.month - back
+            if mo < 1:
+                y, mo = y - 1, 12
+            s, e = _month_span(y, mo)
+            return Span(s, min(e, today), f"{word} month")
+        if _has(t, f"{word} year"):
+            y = today.year - back
+            return Span(date(y, 1, 1), min(date(y, 12, 31), today), f"{word} year")
+    m = re.search(r"\b(?:in )?(20\d\d)\b", t)
+    month_hit = None
+    for name, num in MONTHS.items():
+        if name == "may":
+            if re.search(r"\b(in|of|since|during) may\b|\bmay \d", t):
+                month_hit = num
+                break
+        elif _has(t, name):
+            month_hit = num
+            break
+    if month_hit:
+        year = int(m.group(1)) if m else (today.year if month_hit <= today.month else today.year - 1)
+        d = re.search(rf"\b(?:{'|'.join(k for k, v in MONTHS.items() if v == month_hit)}) (\d{{1,2}})(?:st|nd|rd|th)?\b", t)
+        if d:
+            day = date(year, month_hit, int(d.group(1)))
+            return Span(day, day, d.group(0))
+        s, e = _month_span(year, month_hit)
+        return Span(s, e, calendar.month_name[month_hit])
+    if m:
+        y = int(m.group(1))
+        return Span(date(y, 1, 1), date(y, 12, 31), m.group(1))
+    return None
+
+
+def find_span(text: str, today: date) -> tuple[Span | None, str | None]:
+    """Resolve the period named in ``text`` with the shared parser (``find_period``).
+
+    Returns ``(span, None)``, ``(None, None)`` when no period is named, or
+    ``(None, phrase)`` when the parser refused it (future or invalid): the phrase is then
+    handed to the tool so its own error message reaches the user.
+    """
+    try:
+        from wellness.health import periods
+    except ImportError:
+        periods = None  # type: ignore[assignment]
+    if periods is None:
+        try:
+            return fallback_find_period(text, today), None
+        except ValueError:
+            return None, text
+    phrase = periods.find_period(text, today)
+    if not phrase:
+        return None, None
+    try:
+        rng = periods.parse_period(phrase, today)
+    except periods.PeriodError:
+        return None, phrase
+    return Span(rng.start, rng.end, rng.label or phrase), None
+
+
+def _future_phrase(text: str) -> str | None:
+    m = re.search(r"\b(?:in |on |during )?(?:[a-z]+ )?(?:\d{1,2} )?20\d\d\b", text)
+    return m.group(0) if m else None
+
+
+# -- planning -----------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """What to do for a question: tool calls, or a direct answer, plus how to phrase it."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    direct: str | None = None
+    focus: str = ""          # e.g. "duration", "energy", "yesno", "interpret", "no_score"
+    preface: str = ""
+
+
+def _range_args(span: Span | None, phrase: str | None) -> dict[str, Any]:
+    if span is not None:
+        return {"start": span.start.isoformat(), "end": span.end.isoformat()}
+    if phrase:
+        return {"period": phrase}
+    return {}
+
+
+def _span_from_args(args: dict[str, Any]) -> Span | None:
+    try:
+        if args.get("start") and args.get("end"):
+            return Span(date.fromisoformat(args["start"]), date.fromisoformat(args["end"]))
+    except ValueError:
+        return None
+    return None
+
+
+class Planner:
+    """Maps one normalised question (plus the previous turn's calls) to a :class:`Plan`."""
+
+    def __init__(self, today: date, tools: dict[str, set[str]]) -> None:
+        self.today = today
+        self.tools = tools
+
+    def has(self, name: str) -> bool:
+        return not self.tools or name in self.tools
+
+    # -- entry point ------------------------------------------------------------------
+    def plan(self, question: str, previous: list[tuple[str, dict[str, Any]]]) -> Plan:
+        t = normalize(question)
+        if not t:
+            return Plan(direct=CAPABILITIES)
+        if re.fullmatch(r"(hi|hello|hey|hiya|good (morning|afternoon|evening))( there)?( coach)?", t):
+            return Plan(direct="Hi! " + CAPABILITIES)
+        if re.fullmatch(r"(thanks|thank you|thx|cheers|great|ok|okay|cool)( a lot| so much)?", t):
+            return Plan(direct="You're welcome! Ask me anything else about your health data.")
+        goal = self._goal_plan(t, question)
+        if goal is not None:
+            return goal
+        if previous:
+            follow = self._follow_up(t, question, previous)
+            if follow is not None:
+                return follow
+        return self._data_plan(t, question)
+
+    # -- goals ------------------------------------------------------------------------
+    def _goal_args(self, name: str, question: str, t: str) -> dict[str, Any]:
+        params = self.tools.get(name, set())
+        args: dict[str, Any] = {}
+        text_field = next((p for p in ("text", "goal", "description", "statement", "goal_text",
+                                       "question", "query") if p in params), None)
+        if text_field or not params:
+            args[text_field or "text"] = question.strip()
+        metric = find_metric(t)
+        if "metric" in params and metric:
+            args["metric"] = metric
+        return args
+
+    def _goal_plan(self, t: str, question: str) -> Plan | None:
+        mentions_goal = _has(t, "goal") or _has(t, "goals") or _has(t, "target")
+        if re.search(r"\b(delete|remove|forget|clear|drop|cancel)\b.*\b(goal|goals|target)\b", t):
+            if self.has("delete_goal"):
+                return Plan(calls=[("delete_goal", self._goal_args("delete_goal", question, t))])
+        m = GOAL_SET_PREFIX.match(t)
+        if m:
+            rest = t[m.end():].strip()
+            first_words = " ".join(rest.split()[:2])
+            is_data = any(_has(first_words, v) for v in DATA_VERBS) or question.strip().endswith("?")
+            if not is_data and (rest or mentions_goal) and self.has("set_goal"):
+                return Plan(calls=[("set_goal", self._goal_args("set_goal", question, t))])
+        if mentions_goal:
+            if re.search(r"\b(on track|close|closer|progress|meeting|meet|hit|hitting|reach|"
+                         r"reached|achieve|achieved|doing with|how am i doing|percent|far)\b", t):
+                if self.has("goal_progress"):
+                    return Plan(calls=[("goal_progress",
+                                        self._goal_args("goal_progress", question, t))])
+            if re.search(r"\b(what|which|list|show|tell|remind|do i have|any|my goals?$)\b", t):
+                if self.has("list_goals"):
+                    return Plan(calls=[("list_goals", {})])
+        if re.search(r"\bam i on track\b", t) and self.has("goal_progress"):
+            return Plan(calls=[("goal_progress", self._goal_args("goal_progress", question, t))])
+        return None
+
+    # -- follow-ups -------------------------------------------------------------------
+    def _follow_up(self, t: str, question: str,
+                   previous: list[tuple[str, dict[str, Any]]]) -> Plan | None:
+        words = t.split()
+        short = len(words) <= 8
+        metric = find_metric(t)
+        span, bad = find_span(t, self.today)
+        data_calls = [(n, a) for n, a in previous if n not in
+                      ("health_facts", "suggest_plan", "set_goal", "list_goals", "delete_goal")]
+        if not data_calls:
+            data_calls = previous
+        # "is that good / normal / healthy?"
+        if re.search(r"\b(is (that|it|this)|are (those|they|these)) (good|normal|ok|okay|"
+                     r"healthy|bad|high|low|fine|concerning|too)\b|\bshould i (worry|be worried)\b"
+                     r"|\bis the trend concerning\b", t):
+            topic = self._topic_of(data_calls)
+            calls = list(data_calls)
+            if self.has("health_facts"):
+                calls.append(("health_facts", {"question": f"What is a normal or healthy {topic}?"
+                                               if topic else question}))
+            return Plan(calls=calls, focus="interpret")
+        # "the week before", "the previous month"
+        if re.search(r"\b(before that|the (week|month|year|day|period|night) before|previous "
+                     r"(week|month|year|day)|prior (week|month|year)|the one before)\b", t) and short:
+            shifted = []
+            for name, args in data_calls:
+                old = _span_from_args(args)
+                if old is None:
+                    continue
+                new = old.shifted_back()
+                shifted.append((name, {**args, "start": new.start.isoformat(),
+                                       "end": new.end.isoformat()}))
+            if shifted:
+                return Plan(calls=shifted)
+        follow_marker = re.match(r"^(and|what about|how about|same for|and for|and what about|"
+                                 r"what of|and in|and on|and during|ok and|also)\b", t)
+        pronoun = re.search(r"\b(it|that|that one|this one|them|those|the workout|that workout)\b", t)
+        # "how long was it?", "how many calories did I burn?" after a workout lookup
+        workout_prev = [(n, a) for n, a in data_calls if n in ("last_workout", "workout_details",
+                                                               "list_workouts")]
+        if workout_prev and short and not span and (pronoun or not _count(t, WORKOUT_WORDS)):
+            focus = ""
+            if re.search(r"\bhow long\b|\bduration\b|\bminutes\b|\bhours\b", t):
+                focus = "duration"
+            elif re.search(r"\bcalories|energy|burn|burned|kcal\b", t):
+                focus = "energy"
+            elif re.search(r"\bhow far\b|\bdistance\b|\bkm\b|\bmiles\b", t):
+                focus = "distance"
+            elif re.search(r"\bheart rate\b|\bhr\b|\bbpm\b|\bpulse\b", t):
+                focus = "heart_rate"
+            elif re.search(r"\bwhen\b|\bwhat time\b|\bwhat day\b", t):
+                focus = "when"
+            if focus:
+                return Plan(calls=list(workout_prev), focus=focus)
+        # "what's the most common type?" after a workout question
+        if _count(t, ("type", "types", "kind", "kinds")) and not metric and data_calls and any(
+                n in ("workout_summary", "list_workouts", "workout_streaks") for n, _ in data_calls):
+            base = next(a for n, a in data_calls if n in ("workout_summary", "list_workouts",
+                                                           "workout_streaks"))
+            args = {k: v for k, v in base.items() if k in ("start", "end", "period")}
+            return Plan(calls=[("workout_summary", {**args, "group_by": "type"})])
+        if not (follow_marker or (short and (pronoun or len(words) <= 4))):
+            return None
+        own = self._data_plan(t, question)
+        has_topic = bool(metric) or bool(_count(t, WORKOUT_WORDS | SLEEP_WORDS | RING_WORDS))
+        if has_topic and not follow_marker and own.calls:
+            return None
+        # Same tools, new period ("what about yesterday?")
+        if (span or bad) and not has_topic:
+            calls = []
+            for name, args in data_calls:
+                if name in ("last_workout", "workout_details", "health_data_range"):
+                    continue
+                kept = {k: v for k, v in args.items() if k not in ("start", "end", "period")}
+                calls.append((name, {**kept, **_range_args(span, bad)}))
+            if calls:
+                return Plan(calls=calls)
+        # Same question, other metric ("and my BMI?")
+        if metric and follow_marker or (metric and short and not _count(t, WORKOUT_WORDS)):
+            calls = []
+            for name, args in data_calls:
+                if "metric" in args and args.get("metric") != "workouts":
+                    new_args = {**args, "metric": metric}
+                    if span or bad:
+                        new_args = {k: v for k, v in new_args.items()
+                                    if k not in ("start", "end", "period")}
+                        new_args.update(_range_args(span, bad))
+                    calls.append((name, new_args))
+            if calls:
+                return Plan(calls=calls)
+            return None
+        if follow_marker and own.calls:
+            return own
+        return None
+
+    @staticmethod
+    def _topic_of(calls: list[tuple[str, dict[str, Any]]]) -> str:
+        for name, args in calls:
+            if args.get("metric") and args["metric"] != "workouts":
+                return re.sub(r"(?<!^)(?=[A-Z])", " ", str(args["metric"])).lower()
+            if name == "sleep_summary":
+                return "amount of sleep"
+            if name in ("list_workouts", "workout_summary", "workout_streaks", "last_workout"):
+                return "amount of exercise per week"
+            if name == "activity_rings":
+                return "daily activity"
+        return ""
+
+    # -- data questions ---------------------------------------------------------------
+    def _data_plan(self, t: str, question: str) -> Plan:
+        span, bad = find_span(t, self.today)
+        rng = _range_args(span, bad)
+        metric = find_metric(t)
+        wtype = find_workout_type(t)
+        workout_score = _count(t, WORKOUT_WORDS) + (1 if wtype else 0)
+        sleep_score = _count(t, SLEEP_WORDS)
+        ring_score = _count(t, RING_WORDS)
+
+        # Honest refusals first: predictions and things Apple Health doesn't record.
+        if _count(t, PREDICT_WORDS) and re.search(r"\b(will|going to|predict|forecast)\b", t):
+            return Plan(direct=("I can't predict the future from your data: I only report what "
+                                "Apple Health has already recorded. I can show you your recent "
+                                "averages or trend instead, if that helps."))
+        if re.search(r"\b(sleep )?(quality|sleep) score\b|\bsleep quality\b", t) and sleep_score:
+            return Plan(calls=[("sleep_summary", rng or {"period": "last night"})],
+                        focus="no_score")
+        if _has(t, "how much data") or re.search(
+                r"\b(date range|how far back|when does my data|what data|which data|data cover|"
+                r"covers|oldest|first record|earliest)\b", t):
+            return Plan(calls=[("health_data_range", {})])
+        if re.search(r"\b(plan|suggest|recommend|advice|tips?|how can i|how do i|what should i)\b", t) \
+                and not re.search(r"\bhow (many|much|long)\b", t) and self.has("suggest_plan"):
+            return Plan(calls=[("suggest_plan", {"question": question.strip()})])
+        if re.search(r"\b(what is|what are|whats) (a )?(normal|healthy|good|recommended)\b", t) \
+                or re.search(r"\bhow much (sleep|exercise|water) should\b", t):
+            if self.has("health_facts"):
+                return Plan(calls=[("health_facts", {"question": question.strip()})],
+                            focus="facts")
+
+        # Blood pressure "during my run": readings are never taken during workouts.
+        if metric in ("BloodPressureSystolic", "BloodPressureDiastolic") and workout_score:
+            return Plan(calls=[("last_workout", {"workout_type": wtype} if wtype else {}),
+                               ("metric_summary", {"metric": metric, "stat": "last"})],
+                        focus="bp_during_workout")
+
+        # Comparisons ("this month vs last month", "October vs September")
+        compare = re.search(r"\b(vs|versus|compared? (to|with)|compare|than|against)\b", t)
+        if compare:
+            plan = self._compare_plan(t, metric, workout_score, sleep_score)
+            if plan is not None:
+                return plan
+
+        if ring_score and not (metric and metric != "AppleStandTime" and not _has(t, "ring")):
+            return Plan(calls=[("activity_rings", rng or {"period": "today"})])
+
+        if sleep_score and not (metric and not sleep_score > 1):
+            return Plan(calls=[("sleep_summary", rng or {"period": "last 7 days"})],
+                        focus="sleep")
+
+        if workout_score and (not metric or metric in ("ActiveEnergyBurned",) and
+                              re.search(r"\b(per|during|in|each|single|workout)\b", t)):
+            return self._workout_plan(t, rng, span, wtype, metric)
+
+        if metric:
+            return self._metric_plan(t, metric, rng, span, bad)
+
+        if re.search(r"\b(active|activity|move|moving)\b", t):
+            return Plan(calls=[("activity_rings", rng or {"period": "last 7 days"})])
+        if re.search(r"\b(am i|have i been) (getting|more|less)\b", t):
+            return Plan(calls=[("compare_periods", {"metric": "workouts",
+                                                    "period_a": "last 30 days",
+                                                    "period_b": "the 30 days before"})])
+        return Plan(direct="I'm not sure how to answer that from your data. " + CAPABILITIES)
+
+    def _compare_plan(self, t: str, metric: str | None, workout_score: int,
+                      sleep_score: int) -> Plan | None:
+        parts = re.split(r"\b(?:vs|versus|compared? (?:to|with)|than|against|and)\b", t)
+        spans: list[tuple[Span | None, str | None]] = []
+        for part in parts:
+            s, bad = find_span(part, self.today)
+            if s or bad:
+                spans.append((s, bad))
+        if len(spans) < 2:
+            # "compare my steps this month" → against the period before
+            s, bad = find_span(t, self.today)
+            if s is None:
+                return None
+            spans = [(s, None), (s.shifted_back(), None)]
+        (sa, ba), (sb, bb) = spans[0], spans[1]
+        subject = metric or ("workouts" if workout_score or not sleep_score else None)
+        if subject is None:
+            return None
+        args: dict[str, Any] = {"metric": subject}
+        if sa:
+            args.update(a_start=sa.start.isoformat(), a_end=sa.end.isoformat())
+        else:
+            args["period_a"] = ba
+        if sb:
+            args.update(b_start=sb.start.isoformat(), b_end=sb.end.isoformat())
+        else:
+            args["period_b"] = bb
+        return Plan(calls=[("compare_periods", args)])
+
+    def _workout_plan(self, t: str, rng: dict[str, Any], span: Span | None,
+                      wtype: str | None, metric: str | None) -> Plan:
+        typed = {"workout_type": wtype} if wtype else {}
+        if re.search(r"\b(streak|streaks|in a row|consecutive|consistent|consistency)\b", t):
+            return Plan(calls=[("workout_streaks", rng)])
+        if re.search(r"\b(last|latest|most recent|previous)\b", t) and not span and not re.search(
+                r"\blast (\d+ )?(week|month|year|days)\b", t):
+            focus = ""
+            if re.search(r"\bhow long\b|\bduration\b", t):
+                focus = "duration"
+            elif re.search(r"\bheart rate\b|\bhr\b|\bbpm\b", t):
+                focus = "heart_rate"
+            elif re.search(r"\bcalories|energy|burn\b", t):
+                focus = "energy"
+            return Plan(calls=[("last_workout", typed)], focus=focus)
+        if re.search(r"\b(what|which) (day|days|weekday)\b|\bday of the week\b|\bdays of the week\b"
+                     r"|\bmost common day\b|\bweekday|weekdays|weekend\b", t) and not re.search(
+                r"\bon which days\b|\band which days\b|\bwhich days did\b", t):
+            return Plan(calls=[("workout_summary", {**rng, **typed, "group_by": "weekday"})])
+        if re.search(r"\b(time of day|what time|which hour|morning|evening|afternoon)\b", t):
+            return Plan(calls=[("workout_summary", {**rng, **typed, "group_by": "hour"})])
+        if re.search(r"\b(type|types|kind|kinds|most common|favorite|favourite|mostly)\b", t):
+            return Plan(calls=[("workout_summary", {**rng, **typed, "group_by": "type"})])
+        if re.search(r"\b(longest|hardest|most intense|toughest|biggest|highest calories|"
+                     r"most calories|farthest|furthest)\b", t):
+            sort = "longest"
+            if re.search(r"\b(calories|energy|hardest|most intense|toughest|burn)\b", t):
+                sort = "energy"
+            elif re.search(r"\b(farthest|furthest|distance)\b", t):
+                sort = "distance"
+            return Plan(calls=[("list_workouts", {**rng, **typed, "sort": sort, "limit": 1})],
+                        focus="top")
+        if re.search(r"\b(weekly|per week|each week|how often|frequency)\b", t):
+            return Plan(calls=[("workout_summary", {**(rng or {"period": "last 90 days"}), **typed,
+                                                    "group_by": "week"})])
+        if re.search(r"\b(improving|improve|getting stronger|progress|trend|more active|changed)\b", t):
+            s = span or Span(self.today - timedelta(days=29), self.today)
+            prev = s.shifted_back()
+            return Plan(calls=[("compare_periods", {
+                "metric": "workouts", "a_start": s.start.isoformat(), "a_end": s.end.isoformat(),
+                "b_start": prev.start.isoformat(), "b_end": prev.end.isoformat()})])
+        yesno = re.match(r"^(did|have|was|were|do) i\b", t) is not None
+        if re.search(r"\b(which days|what days|on which|list|show|tell me about|recent|what "
+                     r"workouts|which workouts|details)\b", t) or yesno:
+            args = {**(rng or {"period": "last 30 days"}), **typed}
+            return Plan(calls=[("list_workouts", args)], focus="yesno" if yesno else "")
+        if metric == "ActiveEnergyBurned" or re.search(r"\b(calories|duration|minutes|hours)\b", t):
+            return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}), **typed})])
+        return Plan(calls=[("workout_summary", {**rng, **typed})])
+
+    def _metric_plan(self, t: str, metric: str, rng: dict[str, Any], span: Span | None,
+                     bad: str | None) -> Plan:
+        if bad:
+            return Plan(calls=[("metric_summary", {"metric": metric, **rng})])
+        if re.search(r"\b(trend|trending|over time|progress|changed|change|improving|improve|"
+                     r"going up|going down|getting)\b", t):
+            return Plan(calls=[("metric_trend", {"metric": metric,
+                                                 **(rng or {"period": "last 90 days"})})])
+        if re.search(r"\b(show|chart|plot|graph|readings|values|each day|every day|day by day|"
+                     r"list|history)\b", t) and not re.search(r"\b(average|total|highest|lowest)\b", t):
+            return Plan(calls=[("metric_series", {"metric": metric,
+                                                  **(rng or {"period": "last 30 days"})})])
+        stat = None
+        for word, s in STAT_WORDS:
+            if _has(t, word):
+                stat = s
+                break
+        if stat is None and re.search(r"\bhow (many|much)\b", t):
+            stat = "sum" if metric in CUMULATIVE else "avg"
+        if stat is None:
+            if not rng:
+                stat = "last"
+            else:
+                stat = "sum" if metric in CUMULATIVE else "avg"
+        if stat == "sum" and metric not in CUMULATIVE:
+            stat = "avg"
+        if stat == "last" and rng and span and span.start != span.end:
+            stat = "sum" if metric in CUMULATIVE else "avg"
+        args: dict[str, Any] = {"metric": metric, **rng, "stat": stat}
+        if stat == "last":
+            args = {"metric": metric, "stat": "last", **rng}
+        return Plan(calls=[("metric_summary", args)])
+
+
+# -- answers ------------------------------------------------------------------------------
+def _summary(result: dict[str, Any]) -> str:
+    text = str(result.get("summary") or "").strip()
+    if not text and result.get("error"):
+        text = str(result["error"])
+    return text
+
+
+def _find_workout(result: dict[str, Any]) -> dict[str, Any] | None:
+    for key in ("workout", "last", "details"):
+        if isinstance(result.get(key), dict):
+            return result[key]
+    for key in ("workouts", "items"):
+        if isinstance(result.get(key), list) and result[key]:
+            first = result[key][0]
+            return first if isinstance(first, dict) else None
+    if "duration_min" in result or "type" in result:
+        return result
+    return None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}" if digits else f"{round(value):,}"
+
+
+def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict[str, Any]]]) -> str:
+    """The final answer: tool summaries (data), a focused sentence for follow-ups, and
+    interpretation only from ``health_facts``."""
+    if not results:
+        return CAPABILITIES
+    data = [(n, r) for n, r in results if n not in ("health_facts",)]
+    facts = [r for n, r in results if n == "health_facts"]
+    sentences: list[str] = []
+    errors = [r for _, r in data if r.get("error")]
+    if plan_focus in ("duration", "energy", "distance", "heart_rate", "when") and data:
+        w = _find_workout(data[0][1])
+        focused = None
+        if w and not data[0][1].get("no_data"):
+            kind = str(w.get("type") or "workout")
+            day = str(w.get("date") or w.get("start_local") or "")[:10]
+            on = f" on {day}" if day else ""
+            if plan_focus == "duration" and _num(w.get("duration_min")) is not None:
+                focused = f"That {kind} workout{on} lasted {_fmt(_num(w['duration_min']))} minutes."
+            elif plan_focus == "energy" and _num(w.get("energy_kcal")) is not None:
+                focused = f"You burned {_fmt(_num(w['energy_kcal']))} kcal during that {kind} workout{on}."
+            elif plan_focus == "distance" and _num(w.get("distance_km")) is not None:
+                focused = f"That {kind} workout{on} covered {_num(w['distance_km']):.2f} km."
+            elif plan_focus == "heart_rate" and _num(w.get("hr_avg")) is not None:
+                focused = (f"Your average heart rate during that {kind} workout{on} was "
+                           f"{_fmt(_num(w['hr_avg']))} bpm")
+                if _num(w.get("hr_max")) is not None:
+                    focused += f" (max {_fmt(_num(w['hr_max']))} bpm)"
+                focused += "."
+            elif plan_focus == "when" and day:
+                focused = f"That {kind} workout was on {day}."
+            elif plan_focus in ("energy", "distance", "heart_rate"):
+                label = {"energy": "energy", "distance": "distance",
+                         "heart_rate": "heart rate"}[plan_focus]
+                focused = f"I don't have {label} data for that {kind} workout{on}."
+        sentences.append(focused or _summary(data[0][1]))
+        for _, r in data[1:]:
+            sentences.append(_summary(r))
+    elif plan_focus == "no_score":
+        sentences.append("Apple Health doesn't record a sleep quality score, so I can't give "
+                         "you one.")
+        sentences.extend(_summary(r) for _, r in data if _summary(r))
+    elif plan_focus == "bp_during_workout":
+        bp = next((r for n, r in data if n == "metric_summary"), {})
+        workout = next((r for n, r in data if n == "last_workout"), {})
+        if bp.get("no_data") or bp.get("error") or not bp:
+            sentences.append("I can't tell: there are no blood pressure readings in your data, "
+                             "and Apple Health doesn't measure blood pressure during workouts.")
+        else:
+            sentences.append("I can't tell your blood pressure during the workout: Apple Health "
+                             "has no readings taken during it. " + _summary(bp))
+        if _summary(workout):
+            sentences.append(_summary(workout))
+    else:
+        for name, r in data:
+            text = _summary(r)
+            if not text:
+                continue
+            if plan_focus == "yesno" and name == "list_workouts" and not r.get("error"):
+                count = r.get("count")
+                if count is None and isinstance(r.get("workouts"), list):
+                    count = len(r["workouts"])
+                if r.get("no_data") or count == 0:
+                    text = "No. " + text
+                elif isinstance(count, int) and count > 0:
+                    text = "Yes. " + text
+            sentences.append(text)
+    for f in facts:
+        text = _summary(f)
+        if text:
+            sentences.append(text)
+    if plan_focus == "interpret" and not facts:
+        sentences.append("I don't have reference ranges to judge that, so I can only report "
+                         "the numbers.")
+    if not sentences:
+        return "I looked, but the tools returned nothing I can report."
+    answer = " ".join(s if s.endswith((".", "!", "?")) else s + "." for s in sentences)
+    if errors and len(errors) == len(data) and not facts and plan_focus not in ("bp_during_workout",):
+        return answer
+    return answer
+
+
+# -- the model ----------------------------------------------------------------------------
+def _turn_messages(messages: Sequence[BaseMessage]) -> tuple[str, list[BaseMessage], list[BaseMessage]]:
+    """(question, messages after it in this turn, messages before it)."""
+    for idx in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[idx], HumanMessage):
+            content = messages[idx].content
+            q = content if isinstance(content, str) else " ".join(
+                str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in content)
+            return q, list(messages[idx + 1:]), list(messages[:idx])
+    return "", [], list(messages)
+
+
+def _previous_calls(before: Sequence[BaseMessage]) -> list[tuple[str, dict[str, Any]]]:
+    """Tool calls of the most recent earlier turn that called tools."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for idx in range(len(before) - 1, -1, -1):
+        m = before[idx]
+        if isinstance(m, HumanMessage):
+            if calls:
+                break
+            continue
+        if isinstance(m, AIMessage) and m.tool_calls:
+            calls = [(tc["name"], dict(tc.get("args") or {})) for tc in m.tool_calls] + calls
+    return calls
+
+
+def _tool_params(tool: Any) -> tuple[str, set[str]] | None:
+    try:
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        spec = convert_to_openai_tool(tool)["function"]
+        return spec["name"], set((spec.get("parameters") or {}).get("properties", {}).keys())
+    except Exception:  # noqa: BLE001 - an odd tool spec only loses argument introspection
+        name = getattr(tool, "name", None) or (tool.get("name") if isinstance(tool, dict) else None)
+        return (name, set()) if name else None
+
+
+class OfflineModel(BaseChatModel):
+    """Rule-based tool-calling chat model (no network, no weights)."""
+
+    today: date | None = None
+    tz_name: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "OfflineModel":
+        return cls(today=settings.today, tz_name=str(settings.tz))
+
+    @property
+    def _llm_type(self) -> str:
+        return "wellness-offline"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:  # type: ignore[override]
+        specs: dict[str, list[str]] = {}
+        for tool in tools:
+            found = _tool_params(tool)
+            if found:
+                specs[found[0]] = sorted(found[1])
+        return self.bind(tool_specs=specs, **kwargs)
+
+    def _today(self) -> date:
+        if self.today:
+            return self.today
+        if self.tz_name:
+            from zoneinfo import ZoneInfo
+
+            return datetime.now(ZoneInfo(self.tz_name)).date()
+        return date.today()
+
+    def respond(self, messages: Sequence[BaseMessage],
+                tool_specs: dict[str, list[str]] | None = None) -> AIMessage:
+        """Decide this step: tool calls for a new question, or the answer from results."""
+        tools = {k: set(v) for k, v in (tool_specs or {}).items()}
+        question, after, before = _turn_messages(messages)
+        planner = Planner(self._today(), tools)
+        plan = planner.plan(question, _previous_calls(before))
+        done_calls = [m for m in after if isinstance(m, AIMessage) and m.tool_calls]
+        if plan.direct is not None:
+            return AIMessage(content=plan.direct)
+        if not done_calls:
+            calls = [(n, a) for n, a in plan.calls if not tools or n in tools]
+            if not calls:
+                return AIMessage(content="I can't look that up right now. " + CAPABILITIES)
+            return AIMessage(content="", tool_calls=[
+                {"name": n, "args": a, "id": f"call_{uuid.uuid4().hex[:20]}", "type": "tool_call"}
+                for n, a in calls])
+        names = {tc["id"]: tc["name"] for m in done_calls for tc in m.tool_calls}
+        results: list[tuple[str, dict[str, Any]]] = []
+        for m in after:
+            if isinstance(m, ToolMessage):
+                content = m.content if isinstance(m.content, str) else json.dumps(m.content)
+                try:
+                    value = json.loads(content)
+                except ValueError:
+                    value = {"summary": content}
+                if not isinstance(value, dict):
+                    value = {"summary": str(value)}
+                results.append((names.get(m.tool_call_id, m.name or ""), value))
+        return AIMessage(content=compose_answer(question, plan.focus, results))
+
+    # -- BaseChatModel ----------------------------------------------------------------
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        msg = self.respond(messages, kwargs.get("tool_specs"))
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+    def _chunks(self, msg: AIMessage) -> Iterator[AIMessageChunk]:
+        if msg.tool_calls:
+            yield AIMessageChunk(content="", tool_call_chunks=[
+                {"name": tc["name"], "args": json.dumps(tc["args"]), "id": tc["id"],
+                 "index": i, "type": "tool_call_chunk"}
+                for i, tc in enumerate(msg.tool_calls)])
+            return
+        text = msg.content if isinstance(msg.content, str) else str(msg.content)
+        for piece in re.findall(r"\S+\s*|\s+", text):
+            yield AIMessageChunk(content=piece)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        msg = self.respond(messages, kwargs.get("tool_specs"))
+        for chunk in self._chunks(msg):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        msg = self.respond(messages, kwargs.get("tool_specs"))
+        for chunk in self._chunks(msg):
+            yield ChatGenerationChunk(message=chunk)
