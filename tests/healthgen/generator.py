@@ -627,7 +627,7 @@ class _Gen:
             day = (bs + off) // 86400
             created = ts(be + ri(30, 900))
             sbs, sbe = ts(bs), ts(be)
-            rate = 20 + 90 * rnd()
+            rate = 8 + 30 * rnd()  # steps/min: ~8-9k steps a day
             steps = max(1, int(L / 60 * rate))
             stride = 0.00068 + 0.0001 * rnd()
             dist_raw = dist_fmt % (steps * stride / km)
