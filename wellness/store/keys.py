@@ -159,6 +159,16 @@ def procedural_pattern(pattern_hash: str, ts: int) -> str:
     return f"{PROCEDURAL_PREFIX}:{pattern_hash}:{ts}"
 
 
+def checkpoint_user_patterns(user_id: str) -> list[str]:
+    """SCAN patterns for the LangGraph checkpoint keys of every thread of ``user_id``.
+
+    Thread ids are ``{user}:{chat thread}`` (see :func:`thread_id`), and the saver puts the
+    thread id right after its prefix, so ``{prefix}:{user}:*`` covers them all.
+    """
+    uid = require_user(user_id)
+    return [f"{prefix}:{uid}:*" for prefix in CHECKPOINT_PREFIXES]
+
+
 # -- conversations -----------------------------------------------------------------------
 def thread_id(user_id: str, chat_thread_id: str) -> str:
     """LangGraph thread id: the Chainlit thread id scoped to its user."""

@@ -1,0 +1,320 @@
+"""The record sink: compact per-metric columns during parsing, rollups at the end.
+
+Why columns: the data model stores daily rollups, not raw samples, so each numeric record
+only needs (start, end, value, source, local day, identity) until the end of the parse —
+40 bytes in ``array`` columns instead of a ~400-byte Python object. Exact duplicates,
+cumulative dedup and daily rollups then run vectorised per metric with numpy.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from wellness.healthkit.dedup import first_occurrence, is_cumulative, prorate_by_priority
+from wellness.healthkit.records import (
+    ActivitySummary,
+    Correlation,
+    HealthRecord,
+    Profile,
+    Workout,
+)
+from wellness.healthkit.sleep import Segment, build_nights, stage_of
+from wellness.healthkit.sources import SourceRegistry
+from wellness.healthkit.timeutil import day_str, local_day, local_iso, local_offset, zone
+from wellness.healthkit.workouts import HR_TYPE, workout_fields, workout_id
+
+SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
+_SYNC = "HKMetadataKeySyncIdentifier"
+
+
+def num(x: float) -> float | int:
+    """JSON number: rounded to 6 decimals, integral values as ints (stable, compact)."""
+    r = round(float(x), 6)
+    if r == 0:
+        return 0
+    return int(r) if r.is_integer() else r
+
+
+@dataclass
+class _Columns:
+    unit: str
+    start: array = field(default_factory=lambda: array("d"))
+    end: array = field(default_factory=lambda: array("d"))
+    value: array = field(default_factory=lambda: array("d"))
+    src: array = field(default_factory=lambda: array("i"))
+    day: array = field(default_factory=lambda: array("i"))
+    ident: array = field(default_factory=lambda: array("q"))
+    latest: tuple[float, HealthRecord] | None = None
+
+
+@dataclass
+class MetricResult:
+    summary: dict[str, Any]
+    daily: dict[str, str]          # day → JSON
+    days: dict[str, int]           # day → ordinal
+
+
+@dataclass
+class BuildResult:
+    metrics: dict[str, MetricResult]
+    workouts: dict[str, dict[str, str]]   # wid → hash fields
+    workout_scores: dict[str, float]
+    workout_days: Counter[str]
+    sleep: dict[str, dict[str, object]]
+    activity: dict[str, dict[str, float]]
+    health_data: dict[str, Any]
+
+
+class Collector:
+    """Implements the parser's ``RecordSink``."""
+
+    def __init__(self, sources: SourceRegistry) -> None:
+        self.sources = sources
+        self.cols: dict[str, _Columns] = {}
+        self.warnings: Counter[str] = Counter()
+        self.sleep: list[Segment] = []
+        self._sleep_seen: set[tuple[int, float, float, str]] = set()
+        self.workouts: list[Workout] = []
+        self.activities: dict[str, ActivitySummary] = {}
+        self.correlations: Counter[str] = Counter()
+        self.other: Counter[str] = Counter()
+        self.category_counts: Counter[str] = Counter()
+        self._profile: Profile | None = None
+        self._export: tuple[float, int] | None = None
+        self._locale: str | None = None
+        self.records_seen = 0
+
+    # -- RecordSink ------------------------------------------------------------------
+    def record(self, rec: HealthRecord) -> None:
+        self.records_seen += 1
+        meta = rec.metadata
+        tz = meta.get("HKTimeZone") if meta else None
+        off = local_offset(rec.start, rec.offset, zone(tz)) if tz else rec.offset
+        if rec.value is None:
+            self._category(rec, off)
+            return
+        value = rec.value
+        c = self.cols.get(rec.type)
+        if c is None:
+            c = self.cols[rec.type] = _Columns(rec.unit or "")
+        elif c.unit != rec.unit:
+            self.warnings["unit_mismatch"] += 1
+            return
+        if value < 0 and is_cumulative(rec.type):
+            self.warnings["bad_value"] += 1
+            return
+        c.start.append(rec.start)
+        c.end.append(rec.end)
+        c.value.append(value)
+        c.src.append(rec.source)
+        c.day.append(int((rec.start + off) // 86400))
+        if meta and (_SYNC in meta or "HKExternalUUID" in meta):
+            sid = meta.get(_SYNC)
+            ident = hash(("sync", sid, meta.get("HKMetadataKeySyncVersion"))) if sid else \
+                hash(("ext", meta["HKExternalUUID"]))
+        else:
+            ident = hash((rec.source, rec.start, rec.end, value))
+        c.ident.append(ident)
+        if c.latest is None or rec.start >= c.latest[0]:
+            c.latest = (rec.start, rec)
+            if meta is not None and off != rec.offset:
+                rec.offset = off  # remember the local offset for display
+
+    def _category(self, rec: HealthRecord, off: int) -> None:
+        if rec.type == SLEEP_TYPE:
+            stage = stage_of(rec.raw_value)
+            if stage is None:
+                self.warnings["bad_value"] += 1
+                return
+            key = (rec.source, rec.start, rec.end, stage)
+            if key in self._sleep_seen:
+                self.warnings["duplicate"] += 1
+                return
+            self._sleep_seen.add(key)
+            self.sleep.append(Segment(rec.start, rec.end, stage, rec.source, off))
+            self.category_counts[rec.type] += 1
+            self.sources.sources[rec.source].records += 1
+            return
+        # Other category types (stand hours, mindful minutes, events): count + duration.
+        if rec.raw_value and rec.raw_value.endswith("Idle"):
+            self.category_counts[rec.type] += 1
+            self.sources.sources[rec.source].records += 1
+            return
+        minutes = (rec.end - rec.start) / 60.0
+        rec2 = HealthRecord(rec.type, rec.source, rec.start, rec.end, rec.offset, rec.raw_value,
+                            None, minutes, "min", rec.metadata)
+        self.records_seen -= 1
+        self.record(rec2)
+
+    def correlation(self, corr: Correlation) -> None:
+        self.correlations[corr.type] += 1
+
+    def workout(self, w: Workout) -> None:
+        self.workouts.append(w)
+
+    def activity(self, a: ActivitySummary) -> None:
+        self.activities[a.day] = a
+
+    def profile(self, p: Profile) -> None:
+        self._profile = p
+
+    def export_date(self, ts: float, offset: int) -> None:
+        self._export = (ts, offset)
+
+    def locale(self, locale: str | None) -> None:
+        self._locale = locale
+
+    def other_element(self, name: str) -> None:
+        self.other[name] += 1
+
+    # -- build -------------------------------------------------------------------------
+    def build(self, priority: tuple[str, ...]) -> BuildResult:
+        rank_list = self.sources.ranks(priority)
+        rank = np.asarray(rank_list, dtype=np.int64) if rank_list else np.zeros(0, np.int64)
+        nsrc = len(self.sources.sources)
+        metrics: dict[str, MetricResult] = {}
+        counts: Counter[str] = Counter()
+        src_records = np.zeros(nsrc, dtype=np.int64)
+        day_min: int | None = None
+        day_max: int | None = None
+        hr_series: tuple[np.ndarray, np.ndarray] | None = None
+        for t in sorted(self.cols):
+            c = self.cols.pop(t)
+            start = np.frombuffer(c.start, dtype=np.float64)
+            keep = first_occurrence(np.frombuffer(c.ident, dtype=np.int64))
+            dups = len(start) - len(keep)
+            if dups:
+                self.warnings["duplicate"] += dups
+            start = start[keep]
+            end = np.frombuffer(c.end, dtype=np.float64)[keep]
+            value = np.frombuffer(c.value, dtype=np.float64)[keep]
+            src = np.frombuffer(c.src, dtype=np.int32)[keep].astype(np.int64)
+            day = np.frombuffer(c.day, dtype=np.int32)[keep].astype(np.int64)
+            del c.start, c.end, c.value, c.src, c.day, c.ident
+            if t in self.category_counts or t in counts:
+                pass
+            counts[t] += len(start)
+            src_records += np.bincount(src, minlength=nsrc)
+            cumulative = is_cumulative(t)
+            if cumulative and len(start):
+                frac = prorate_by_priority(start, end, value, rank[src])
+                alive = frac > 0
+                value = (value * frac)[alive]
+                start, end, src, day = start[alive], end[alive], src[alive], day[alive]
+            if t == HR_TYPE and len(start):
+                order = np.argsort(start, kind="stable")
+                hr_series = (start[order], value[order])
+            if len(day):
+                lo, hi = int(day.min()), int(day.max())
+                day_min = lo if day_min is None else min(day_min, lo)
+                day_max = hi if day_max is None else max(day_max, hi)
+            metrics[t] = self._rollup(t, c.unit, cumulative, start, value, src, day, c.latest)
+        for t, n in self.category_counts.items():
+            counts[t] += n
+        for i, n in enumerate(src_records.tolist()):
+            self.sources.sources[i].records += int(n)
+
+        # Workouts (duplicates by stable id dropped).
+        workouts: dict[str, dict[str, str]] = {}
+        scores: dict[str, float] = {}
+        weekdays: Counter[str] = Counter()
+        by_type: Counter[str] = Counter()
+        for w in self.workouts:
+            wid = workout_id(w)
+            if wid in workouts:
+                self.warnings["duplicate_workout"] += 1
+                continue
+            f = workout_fields(w, self.sources.sources[w.source].name, hr_series)
+            workouts[wid] = f
+            scores[wid] = w.start
+            weekdays[f["weekday"]] += 1
+            by_type[f["type"]] += 1
+            self.sources.sources[w.source].records += 1
+            d = local_day(w.start, local_offset(w.start, w.offset, zone(w.metadata.get("HKTimeZone"))))
+            day_min = d if day_min is None else min(day_min, d)
+            day_max = d if day_max is None else max(day_max, d)
+        if workouts:
+            counts["HKWorkout"] = len(workouts)
+
+        nights = build_nights(self.sleep, rank_list)
+        for fields in nights.values():
+            fields["source"] = self.sources.sources[int(fields["source"])].key  # type: ignore[arg-type]
+        activity = {d: a.fields for d, a in sorted(self.activities.items())}
+        if activity:
+            counts["ActivitySummary"] = len(activity)
+        for t, n in self.correlations.items():
+            counts[t] += n
+        for name, n in self.other.items():
+            counts[name] += n
+
+        priority_keys = self.sources.priority_keys(priority)
+        used = [s for s in self.sources.sources if s.records > 0]
+        health_data: dict[str, Any] = {
+            "profile": self._profile.to_dict() if self._profile else None,
+            "export_date": local_iso(*self._export) if self._export else None,
+            "locale": self._locale,
+            "date_range": {"start": day_str(day_min) if day_min is not None else None,
+                           "end": day_str(day_max) if day_max is not None else None},
+            "counts_by_type": dict(sorted(counts.items())),
+            "workouts_by_type": dict(sorted(by_type.items())),
+            "sources": [{"key": s.key, "name": s.name, "kind": s.kind, "records": s.records}
+                        for s in sorted(used, key=lambda s: priority_keys.index(s.key))],
+            "priority": [k for k in priority_keys if any(s.key == k for s in used)],
+            "units": {t: m.summary["unit"] for t, m in sorted(metrics.items())},
+        }
+        return BuildResult(metrics, workouts, scores, weekdays, nights, activity, health_data)
+
+    def _rollup(self, t: str, unit: str, cumulative: bool, start: np.ndarray, value: np.ndarray,
+                src: np.ndarray, day: np.ndarray, latest: tuple[float, HealthRecord] | None
+                ) -> MetricResult:
+        daily: dict[str, str] = {}
+        days: dict[str, int] = {}
+        n = len(start)
+        summary: dict[str, Any] = {"type": t, "unit": unit, "count": int(n),
+                                   "aggregation": "cumulative" if cumulative else "discrete"}
+        if n:
+            order = np.lexsort((start, day))
+            d, v, s = day[order], value[order], src[order]
+            bounds = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+            ends = np.r_[bounds[1:], n]
+            sums = np.add.reduceat(v, bounds)
+            mins = np.minimum.reduceat(v, bounds)
+            maxs = np.maximum.reduceat(v, bounds)
+            lasts = v[ends - 1]
+            counts = ends - bounds
+            # per (day, source): sums for cumulative metrics, counts for discrete ones
+            nsrc = int(s.max()) + 1
+            pair = d * nsrc + s
+            upair, inv = np.unique(pair, return_inverse=True)
+            per = np.bincount(inv, weights=v if cumulative else None)
+            src_map: dict[int, dict[str, float | int]] = {}
+            names = self.sources.sources
+            for p, val in zip(upair.tolist(), per.tolist()):
+                dd, ss = divmod(p, nsrc)
+                src_map.setdefault(dd, {})[names[ss].key] = num(val) if cumulative else int(val)
+            for i, b in enumerate(bounds.tolist()):
+                dd = int(d[b])
+                ds = day_str(dd)
+                days[ds] = dd
+                daily[ds] = json.dumps({"n": int(counts[i]), "s": num(sums[i]), "lo": num(mins[i]),
+                                        "hi": num(maxs[i]), "l": num(lasts[i]),
+                                        "src": src_map.get(dd, {})},
+                                       ensure_ascii=False, separators=(",", ":"))
+            stat = sums if cumulative else v
+            summary.update({
+                "first_day": day_str(int(d[0])), "last_day": day_str(int(d[-1])),
+                "min": num(stat.min()), "max": num(stat.max()), "mean": num(stat.mean()),
+                "days": len(bounds),
+            })
+        if latest is not None:
+            rec = latest[1]
+            summary["last"] = {"value": num(rec.value) if rec.value is not None else None,
+                               "unit": unit, "at": local_iso(rec.start, rec.offset),
+                               "raw_value": rec.raw_value, "raw_unit": rec.raw_unit}
+        return MetricResult(summary, daily, days)
