@@ -235,13 +235,16 @@ class Collector:
             scores[wid] = w.start
             weekdays[f["weekday"]] += 1
             by_type[f["type"]] += 1
-            self.sources.sources[w.source].records += 1
             d = local_day(w.start, local_offset(w.start, w.offset, zone(w.metadata.get("HKTimeZone"))))
             day_min = d if day_min is None else min(day_min, d)
             day_max = d if day_max is None else max(day_max, d)
         if workouts:
             counts["HKWorkout"] = len(workouts)
 
+        for seg in self.sleep:
+            d = local_day(seg.start, seg.offset)
+            day_min = d if day_min is None else min(day_min, d)
+            day_max = d if day_max is None else max(day_max, d)
         nights = build_nights(self.sleep, rank_list)
         for fields in nights.values():
             fields["source"] = self.sources.sources[int(fields["source"])].key  # type: ignore[arg-type]
