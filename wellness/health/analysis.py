@@ -1,0 +1,232 @@
+"""Trend (least-squares slope, 7-day moving average) and comparison of two periods.
+
+Why: "am I improving?" and "this month vs last month" were the most asked questions the
+comparable project could not answer (its trend and comparison code was never exposed). Both
+work from daily rollups / workout hashes, so any range costs a couple of round trips.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from wellness.health import formatting as fmt
+from wellness.health.base import MAX_POINTS, QueryContext, chart
+from wellness.health.daily import group, load_days
+from wellness.health.metrics import MetricInfo
+from wellness.health.periods import DateRange
+
+if TYPE_CHECKING:
+    from wellness.health.queries import HealthQueries
+
+
+def least_squares(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line through (xs, ys)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return 0.0, my
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return slope, my - slope * mx
+
+
+def moving_average(points: list[tuple[date, float]], window: int = 7
+                   ) -> list[tuple[date, float]]:
+    """Trailing ``window``-calendar-day mean at each day that has data."""
+    out: list[tuple[date, float]] = []
+    lo = 0
+    total = 0.0
+    for hi, (d, v) in enumerate(points):
+        total += v
+        while points[lo][0] <= d - timedelta(days=window):
+            total -= points[lo][1]
+            lo += 1
+        out.append((d, total / (hi - lo + 1)))
+    return out
+
+
+def _months_between(a: date, b: date) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
+                       bucket: str = "week") -> dict[str, Any]:
+    bucket = (bucket or "week").lower().rstrip("s")
+    bucket = {"weekly": "week", "monthly": "month", "wk": "week", "mo": "month"}.get(bucket, bucket)
+    if bucket not in ("week", "month"):
+        return {"error": f"unknown bucket '{bucket}'; use week or month"}
+    md = await load_days(ctx, info, rng)
+    info, rng, days = md.info, md.rng, md.days
+    head = {"metric": info.name, "type": info.type, "unit": info.unit,
+            "display_unit": info.shown_unit, "kind": info.kind, "bucket": bucket,
+            "range": ctx.range_dict(rng)}
+    if not days:
+        return ctx.no_data(info.name, rng, md.first, md.last, **head)
+    buckets = group(days, bucket)
+    # Cumulative metrics trend on the per-day average so partial weeks do not look like dips.
+    values = [b.per_day() if info.cumulative else b.value(info) for b in buckets]
+    if bucket == "week":
+        xs = [(b.start - buckets[0].start).days / 7 for b in buckets]
+    else:
+        xs = [float(_months_between(buckets[0].start, b.start)) for b in buckets]
+    daily = [(d.day, d.value(info)) for d in days]
+    ma = moving_average(daily)
+    t = ctx.today
+    q = _q(info)
+    per = "a day" if info.cumulative else ""
+    points = [{"start": b.start.isoformat(), "value": fmt.rounded(v, max(info.decimals, 1))}
+              for b, v in zip(buckets, values)]
+    result: dict[str, Any] = {**head, "buckets": len(buckets), "points": points[-MAX_POINTS:]}
+    if len(buckets) < 2:
+        result.update({"slope_per_bucket": None, "direction": "unknown",
+                       "summary": (f"Only one {bucket} of {info.name} data "
+                                   f"{fmt.from_to(rng.start, rng.end, t)} "
+                                   f"({q(values[0])}{' ' + per if per else ''}); I need at "
+                                   f"least two {bucket}s to see a trend.")})
+        return result
+    slope, intercept = least_squares(xs, values)
+    mean = sum(values) / len(values)
+    fitted_first = intercept + slope * xs[0]
+    fitted_last = intercept + slope * xs[-1]
+    change = fitted_last - fitted_first
+    rel = (change / abs(mean) * 100) if mean else 0.0
+    direction = "flat" if abs(rel) < 2 else ("rising" if slope > 0 else "falling")
+    verb = {"rising": "rose", "falling": "fell", "flat": "held steady"}[direction]
+    label = "weekly" if bucket == "week" else "monthly"
+    when = fmt.from_to(rng.start, rng.end, t)
+    what = f"daily {info.name}" if info.cumulative else info.name
+    if direction == "flat":
+        summary = (f"Your {what} held steady {when} ({label} average {q(values[0])} → "
+                   f"{q(values[-1])}{' ' + per if per else ''}; slope "
+                   f"{_signed(info, slope)} per {bucket} over {fmt.plural(len(buckets), bucket)}).")
+    else:
+        summary = (f"Your {what} {verb} by about {q(abs(slope))} per {bucket} {when} "
+                   f"({label} average {q(values[0])} → {q(values[-1])}"
+                   f"{' ' + per if per else ''} over {fmt.plural(len(buckets), bucket)}; "
+                   f"{fmt.pct(rel, 0, signed=True)} overall).")
+    step = max(1, -(-len(ma) // MAX_POINTS))
+    ma_pts = ma[::step]
+    dec = max(info.decimals, 1)
+    result.update({
+        "slope_per_bucket": fmt.rounded(slope, dec + 1),
+        "change_over_range": fmt.rounded(change, dec), "change_pct": fmt.rounded(rel, 1),
+        "direction": direction, "first_value": fmt.rounded(values[0], dec),
+        "last_value": fmt.rounded(values[-1], dec), "mean": fmt.rounded(mean, dec),
+        "moving_average_7d": [{"date": d.isoformat(), "value": fmt.rounded(v, dec)}
+                              for d, v in ma_pts],
+        "summary": summary,
+        "chart": chart("line", f"{info.name}: 7-day average", [d.isoformat() for d, _ in ma_pts],
+                       {"7-day average": [fmt.rounded(v, dec) for _, v in ma_pts]},
+                       info.shown_unit or info.name),
+    })
+    return result
+
+
+def _q(info: MetricInfo) -> Any:
+    def q(v: float | None) -> str:
+        text = fmt.num(v, info.decimals if v is None or abs(v) >= 10 else max(info.decimals, 1))
+        unit = info.shown_unit
+        return f"{text} {unit}" if unit else text
+    return q
+
+
+def _signed(info: MetricInfo, v: float) -> str:
+    return ("+" if v >= 0 else "−") + _q(info)(abs(v))
+
+
+def _change(a: float | None, b: float | None, decimals: int = 1) -> dict[str, Any]:
+    if a is None or b is None:
+        return {"a": a, "b": b, "change": None, "change_pct": None}
+    pct = (a - b) / abs(b) * 100 if b else None
+    return {"a": fmt.rounded(a, decimals), "b": fmt.rounded(b, decimals),
+            "change": fmt.rounded(a - b, decimals),
+            "change_pct": fmt.rounded(pct, 1) if pct is not None else None}
+
+
+def _pct_text(pct: float | None) -> str:
+    return "" if pct is None else f", {fmt.pct(pct, 0, signed=True)}"
+
+
+async def compare_periods(hq: "HealthQueries", metric: str, a: DateRange, b: DateRange
+                          ) -> dict[str, Any]:
+    """Period ``a`` against period ``b`` (change = a − b, % relative to b)."""
+    ctx = hq.ctx
+    t = ctx.today
+    wa = f"{a.label + ' ' if a.label else ''}({fmt.day_range(a.start, a.end, t)})"
+    wb = f"{b.label + ' ' if b.label else ''}({fmt.day_range(b.start, b.end, t)})"
+    head = {"period_a": ctx.range_dict(a), "period_b": ctx.range_dict(b)}
+    if (metric or "").strip().lower() in ("workouts", "workout", "exercise sessions",
+                                          "training"):
+        from wellness.health.workouts import load_workouts
+
+        items_a, first, last = await load_workouts(ctx, a)
+        items_b, _f, _l = await load_workouts(ctx, b)
+        if not items_a and not items_b:
+            nd = ctx.no_data("workout", a, first, last, metric="workouts", **head)
+            nd["summary"] = (f"No workouts in either period, {wa} or {wb}; "
+                             f"{ctx.coverage_text(first, last)}.")
+            return nd
+        res = {"metric": "workouts", **head,
+               "count": _change(len(items_a), len(items_b), 0),
+               "minutes": _change(sum(w.duration_min for w in items_a),
+                                  sum(w.duration_min for w in items_b), 0),
+               "energy_kcal": _change(sum(w.energy_kcal or 0 for w in items_a),
+                                      sum(w.energy_kcal or 0 for w in items_b), 0),
+               "distance_km": _change(sum(w.distance_km or 0 for w in items_a),
+                                      sum(w.distance_km or 0 for w in items_b), 1),
+               "units": {"minutes": "min", "energy_kcal": "kcal", "distance_km": "km"}}
+        c, m, e = res["count"], res["minutes"], res["energy_kcal"]
+        res["summary"] = (
+            f"Workouts {wa}: {fmt.plural(len(items_a), 'workout')}, "
+            f"{fmt.duration(m['a'])}, {fmt.num(e['a'])} kcal; {wb}: "
+            f"{fmt.plural(len(items_b), 'workout')}, {fmt.duration(m['b'])}, "
+            f"{fmt.num(e['b'])} kcal. Change: {_signed_int(c['change'])} workouts"
+            f"{_pct_text(c['change_pct'])}; {_signed_int(m['change'])} min"
+            f"{_pct_text(m['change_pct'])}; {_signed_int(e['change'])} kcal"
+            f"{_pct_text(e['change_pct'])}.")
+        return res
+
+    info = await hq.resolve(metric)
+    sa = await hq.metric_summary(info, a)
+    sb = await hq.metric_summary(info, b)
+    unit = {"unit": info.unit, "display_unit": sa.get("display_unit", info.shown_unit)}
+    res = {"metric": info.name, "type": info.type, "kind": info.kind, **unit, **head,
+           "a": sa, "b": sb}
+    if sa.get("no_data") and sb.get("no_data"):
+        res["no_data"] = True
+        res["summary"] = (f"No {info.name} data in either period, {wa} or {wb}; "
+                          f"{sa['summary'].split('; ', 1)[-1]}")
+        return res
+    if sa.get("no_data") or sb.get("no_data"):
+        missing, other = (wa, sb) if sa.get("no_data") else (wb, sa)
+        res["summary"] = (f"No {info.name} data {missing}, so there is nothing to compare; "
+                          f"for the other period: {other['summary']}")
+        res["partial"] = True
+        return res
+    dec = max(info.decimals, 1)
+    q = _q(info)
+    if info.cumulative:
+        res["avg_per_day"] = _change(sa["avg_per_day"], sb["avg_per_day"], dec)
+        res["total"] = _change(sa["total"], sb["total"], dec)
+        ch = res["avg_per_day"]
+        res["summary"] = (
+            f"{info.name.capitalize()}: {q(sa['avg_per_day'])} a day {wa} vs "
+            f"{q(sb['avg_per_day'])} a day {wb} ({_signed(info, ch['change'])}"
+            f"{_pct_text(ch['change_pct'])}). Totals: {q(sa['total'])} vs {q(sb['total'])}.")
+    else:
+        res["avg"] = _change(sa["avg"], sb["avg"], dec)
+        ch = res["avg"]
+        res["summary"] = (
+            f"Your {info.name} averaged {q(sa['avg'])} {wa} vs {q(sb['avg'])} {wb} "
+            f"({_signed(info, ch['change'])}{_pct_text(ch['change_pct'])}).")
+    res["chart"] = chart("bar", f"{info.name}: {a.label or 'A'} vs {b.label or 'B'}",
+                         [a.label or "A", b.label or "B"],
+                         {info.name: [ch["a"], ch["b"]]}, info.shown_unit or info.name)
+    return res
+
+
+def _signed_int(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return ("+" if v > 0 else "−" if v < 0 else "±") + fmt.num(abs(v))

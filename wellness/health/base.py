@@ -1,0 +1,119 @@
+"""Shared plumbing of the query modules: the per-user context and result helpers.
+
+Why a context object: every query is scoped to one user (the keys come from
+:class:`~wellness.store.keys.UserKeys`, which refuses a missing id), needs the same "today"
+and zone, and builds the same "no data" answer. Keeping that here lets ``metrics``,
+``workouts``, ``sleep``, ``activity`` and ``analysis`` stay small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from wellness.health import formatting as fmt
+from wellness.health.periods import ALL_TIME_START, DateRange
+from wellness.store.connection import RedisStore
+from wellness.store.keys import UserKeys, day_from_ordinal, day_ordinal
+
+MAX_POINTS = 400
+
+
+@dataclass
+class QueryContext:
+    store: RedisStore
+    keys: UserKeys
+    today: date
+    tz: ZoneInfo
+
+    # -- ranges ------------------------------------------------------------------------
+    def range_dict(self, rng: DateRange) -> dict[str, Any]:
+        return {"start": rng.start.isoformat(), "end": rng.end.isoformat(),
+                "label": rng.label, "days": rng.days}
+
+    def narrow_all_time(self, rng: DateRange, first: date | None) -> DateRange:
+        """"All time" (or any range starting before the data) is echoed from the data's start."""
+        if first is not None and rng.start < first and (rng.start <= ALL_TIME_START
+                                                        or rng.label == "all time"):
+            return DateRange(first, rng.end, rng.label or "all time")
+        return rng
+
+    def day_span(self, rng: DateRange) -> list[str]:
+        return [(rng.start + timedelta(days=i)).isoformat() for i in range(rng.days)]
+
+    def utc_bounds(self, rng: DateRange, pad_hours: int = 0) -> tuple[float, float]:
+        """UTC epoch seconds of local midnight at ``start`` and after ``end`` (± padding)."""
+        lo = datetime.combine(rng.start, time(0), self.tz).timestamp() - pad_hours * 3600
+        hi = datetime.combine(rng.end + timedelta(days=1), time(0), self.tz).timestamp()
+        return lo, hi + pad_hours * 3600
+
+    # -- results -----------------------------------------------------------------------
+    def coverage_text(self, first: date | None, last: date | None, what: str = "") -> str:
+        if first is None or last is None:
+            return f"you have no {what + ' ' if what else ''}data imported yet"
+        span = f"{fmt.day(first, self.today)} – {fmt.day(last, self.today)}"
+        return f"your {what + ' ' if what else ''}data covers {span}"
+
+    def no_data(self, what: str, rng: DateRange, first: date | None, last: date | None,
+                **extra: Any) -> dict[str, Any]:
+        """The "No <metric> data between X and Y; your data covers A–B." answer (never 0)."""
+        cover = self.coverage_text(first, last)
+        when = fmt.between(rng.start, rng.end, self.today)
+        summary = f"No {what} data {when}; {cover}."
+        result: dict[str, Any] = {
+            "no_data": True,
+            "range": self.range_dict(rng),
+            "available": ({"start": first.isoformat(), "end": last.isoformat()}
+                          if first and last else None),
+            "summary": summary,
+        }
+        result.update(extra)
+        return result
+
+
+def zrange_days(members: Sequence[tuple[str, float]] | Sequence[str]) -> list[str]:
+    return [m[0] if isinstance(m, (tuple, list)) else m for m in members]
+
+
+def first_last(first: list[Any], last: list[Any]) -> tuple[date | None, date | None]:
+    """Dates from ``ZRANGE key 0 0 WITHSCORES`` / ``ZRANGE key -1 -1 WITHSCORES`` replies."""
+    if not first or not last:
+        return None, None
+    return day_from_ordinal(int(first[0][1])), day_from_ordinal(int(last[0][1]))
+
+
+def ordinal_bounds(rng: DateRange) -> tuple[int, int]:
+    return day_ordinal(rng.start), day_ordinal(rng.end)
+
+
+def loads(raw: str | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def to_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def chart(kind: str, title: str, x: list[str], series: dict[str, list[float | None]],
+          y_label: str) -> dict[str, Any]:
+    """The chart payload of docs/architecture.md, capped at MAX_POINTS points."""
+    if len(x) > MAX_POINTS:
+        step = -(-len(x) // MAX_POINTS)
+        x = x[::step]
+        series = {k: v[::step] for k, v in series.items()}
+    return {"kind": kind, "title": title, "x": x, "series": series, "y_label": y_label}

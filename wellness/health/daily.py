@@ -1,0 +1,144 @@
+"""Reading per-metric daily rollups and bucketing them (day / week / month).
+
+Why: every metric answer comes from the importer's daily rollup hash plus its day zset, never
+from raw samples, so a five-year question costs one ZRANGEBYSCORE and one HMGET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from wellness.health.base import QueryContext, first_last, loads, ordinal_bounds
+from wellness.health.metrics import MetricInfo
+from wellness.health.periods import DateRange
+
+
+@dataclass
+class Day:
+    """One day of a metric after dedup: count, sum, min, max, last (canonical unit)."""
+
+    day: date
+    n: int
+    s: float
+    lo: float | None
+    hi: float | None
+    last: float | None
+
+    def value(self, info: MetricInfo) -> float:
+        """The day's headline value: total for cumulative, mean of readings for discrete."""
+        if info.cumulative:
+            return self.s
+        return self.s / self.n if self.n else 0.0
+
+
+@dataclass
+class MetricDays:
+    info: MetricInfo
+    rng: DateRange
+    days: list[Day]
+    first: date | None
+    last: date | None
+    summary: dict[str, Any] | None = field(default=None)
+
+
+async def load_days(ctx: QueryContext, info: MetricInfo, rng: DateRange) -> MetricDays:
+    """Daily rollups of ``info`` within ``rng`` plus the metric's overall coverage."""
+    key = info.key or info.type
+    days_key = ctx.keys.metric_days(key)
+    lo, hi = ordinal_bounds(rng)
+    async with ctx.store.aconnection() as r:
+        pipe = r.pipeline(transaction=False)
+        pipe.zrangebyscore(days_key, lo, hi)
+        pipe.zrange(days_key, 0, 0, withscores=True)
+        pipe.zrange(days_key, -1, -1, withscores=True)
+        pipe.get(ctx.keys.health_metric(key))
+        members, first_m, last_m, summary_raw = await pipe.execute()
+        raws: list[str | None] = []
+        if members:
+            raws = await r.hmget(ctx.keys.metric_daily(key), members)
+    first, last = first_last(first_m, last_m)
+    summary = loads(summary_raw)
+    if summary and summary.get("unit"):
+        info = info.with_unit(summary["unit"])
+    days: list[Day] = []
+    for member, raw in zip(members, raws):
+        rec = loads(raw)
+        if rec is None:
+            continue
+        try:
+            d = date.fromisoformat(member)
+        except ValueError:
+            continue
+        n = int(rec.get("n") or 0)
+        s = float(rec.get("s") or 0.0)
+        days.append(Day(d, n, s, _f(rec.get("lo")), _f(rec.get("hi")), _f(rec.get("l"))))
+    days.sort(key=lambda x: x.day)
+    return MetricDays(info, ctx.narrow_all_time(rng, first), days, first, last, summary)
+
+
+def _f(v: Any) -> float | None:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def bucket_start(d: date, bucket: str) -> date:
+    if bucket == "week":
+        return d - timedelta(days=d.weekday())
+    if bucket == "month":
+        return d.replace(day=1)
+    if bucket == "year":
+        return d.replace(month=1, day=1)
+    return d
+
+
+@dataclass
+class Bucket:
+    start: date
+    days: list[Day]
+
+    def total(self) -> float:
+        return sum(d.s for d in self.days)
+
+    def readings(self) -> int:
+        return sum(d.n for d in self.days)
+
+    def value(self, info: MetricInfo) -> float:
+        """Cumulative: total of the bucket; discrete: mean of all readings."""
+        if info.cumulative:
+            return self.total()
+        n = self.readings()
+        return self.total() / n if n else 0.0
+
+    def per_day(self) -> float:
+        return self.total() / len(self.days) if self.days else 0.0
+
+    def lo(self) -> float | None:
+        vals = [d.lo for d in self.days if d.lo is not None]
+        return min(vals) if vals else None
+
+    def hi(self) -> float | None:
+        vals = [d.hi for d in self.days if d.hi is not None]
+        return max(vals) if vals else None
+
+
+def group(days: Iterable[Day], bucket: str) -> list[Bucket]:
+    out: dict[date, Bucket] = {}
+    for d in days:
+        b = bucket_start(d.day, bucket)
+        out.setdefault(b, Bucket(b, [])).days.append(d)
+    return [out[k] for k in sorted(out)]
+
+
+def choose_bucket(rng: DateRange, wanted: str, max_points: int) -> str:
+    """The requested bucket, coarsened until the range fits in ``max_points``."""
+    order = ["day", "week", "month", "year"]
+    idx = order.index(wanted) if wanted in order else 0
+    sizes = {"day": 1, "week": 7, "month": 30.4, "year": 365.25}
+    while idx < len(order) - 1 and rng.days / sizes[order[idx]] > max_points:
+        idx += 1
+    return order[idx]
