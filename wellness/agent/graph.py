@@ -44,6 +44,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 
+from wellness.agent import history as history_mod
 from wellness.agent.history import current_turn, trim_history
 from wellness.agent.prompts import system_prompt
 from wellness.config import Settings
@@ -188,8 +189,16 @@ def user_message_for(exc: BaseException) -> str:
         pass
     if isinstance(exc, GraphRecursionError):
         return LOOP_ERROR_MESSAGE
+    try:
+        import openai
+
+        if isinstance(exc, openai.OpenAIError):
+            return MODEL_ERROR_MESSAGE
+    except ImportError:  # pragma: no cover
+        pass
     module = type(exc).__module__ or ""
-    if module.startswith(("openai", "httpx", "httpcore")) or isinstance(exc, TimeoutError):
+    if module.startswith(("openai", "langchain_openai", "httpx", "httpcore")) or isinstance(
+            exc, TimeoutError):
         return MODEL_ERROR_MESSAGE
     return GENERIC_ERROR_MESSAGE
 
@@ -229,7 +238,8 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
         conf = (config or {}).get("configurable", {})
         today = conf.get("today") or _today(settings)
         prompt = system_prompt(today, str(settings.tz), conf.get("plan_hint"))
-        history = trim_history(messages)
+        history = trim_history(messages, max_messages=history_mod.MAX_HISTORY_MESSAGES,
+                               max_chars=history_mod.MAX_HISTORY_CHARS)
         runnable = bound if rounds < max_tool_rounds else model
         response = await runnable.ainvoke([SystemMessage(prompt), *history], config)
         if rounds >= max_tool_rounds and isinstance(response, AIMessage) and response.tool_calls:

@@ -81,18 +81,21 @@ def trim_history(messages: Sequence[BaseMessage], *, max_messages: int = MAX_HIS
                  max_chars: int = MAX_HISTORY_CHARS) -> list[BaseMessage]:
     """The newest whole groups that fit the budget, starting on a human message.
 
-    The last group containing the current question is always kept, even over budget, so the
-    model never answers a question it can't see.
+    The running turn (the last human message and everything after it) is always kept, even
+    over budget, so the model never answers a question it can't see.
     """
     groups = group_messages(messages)
     if not groups:
         return []
-    kept: list[list[BaseMessage]] = []
-    count = chars = 0
-    for group in reversed(groups):
+    last_human = max((i for i, g in enumerate(groups) if isinstance(g[0], HumanMessage)),
+                     default=0)
+    kept = list(reversed(groups[last_human:]))   # the running turn, always whole
+    count = sum(len(g) for g in kept)
+    chars = sum(_size(m) for g in kept for m in g)
+    for group in reversed(groups[:last_human]):
         g_count = len(group)
         g_chars = sum(_size(m) for m in group)
-        if kept and (count + g_count > max_messages or chars + g_chars > max_chars):
+        if count + g_count > max_messages or chars + g_chars > max_chars:
             break
         kept.append(group)
         count += g_count

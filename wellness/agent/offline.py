@@ -440,11 +440,13 @@ class Planner:
                 return Plan(calls=shifted)
         follow_marker = re.match(r"^(and|what about|how about|same for|and for|and what about|"
                                  r"what of|and in|and on|and during|ok and|also)\b", t)
-        pronoun = re.search(r"\b(it|that|that one|this one|them|those|the workout|that workout)\b", t)
+        pronoun = re.search(r"\b(it|that|this one|them|those|(the|that|this) (workout|run|ride|"
+                            r"walk|swim|hike|session|one|exercise))\b", t)
         # "how long was it?", "how many calories did I burn?" after a workout lookup
         workout_prev = [(n, a) for n, a in data_calls if n in ("last_workout", "workout_details",
                                                                "list_workouts")]
-        if workout_prev and short and not span and (pronoun or not _count(t, WORKOUT_WORDS)):
+        own_topic = _count(t, WORKOUT_WORDS) or find_workout_type(t)
+        if workout_prev and short and not span and (pronoun or not own_topic):
             focus = ""
             if re.search(r"\bhow long\b|\bduration\b|\bminutes\b|\bhours\b", t):
                 focus = "duration"
