@@ -221,6 +221,23 @@ class PatternStore:
         out.sort(key=lambda p: (p["distance"], -p["usage_count"]))
         return out
 
+    async def suggest_structure(self, question: str, k: int = 3) -> list[dict[str, Any]]:
+        """Tool shapes of similar questions across users, with no user data attached.
+
+        For callers that have no user id (a plan hint is only tool names and argument
+        kinds, which carry no personal information); example questions are dropped.
+        """
+        vector = await self.vectorizer.aembed(question)
+        q = RangeQuery(vector=vector, vector_field_name=VECTOR_FIELD,
+                       return_fields=["tools", "query_type", "usage_count"],
+                       num_results=k, distance_threshold=self.threshold)
+        out = [{"tools": json.loads(d.get("tools") or "[]"), "query_type": d.get("query_type"),
+                "usage_count": int(float(d.get("usage_count") or 0)),
+                "distance": round(float(d.get("vector_distance", 1.0)), 4), "example": ""}
+               for d in await self.index.query(q)]
+        out.sort(key=lambda p: (p["distance"], -p["usage_count"]))
+        return out
+
     async def count(self, user_id: str) -> int:
         q = FilterQuery(filter_expression=self._scope(user_id), return_fields=["user_id"],
                         num_results=MAX_PATTERNS_PER_USER + 50)

@@ -48,7 +48,7 @@ from wellness.memory.indexes import (
     existing_dims,
     make_index,
 )
-from wellness.memory.procedural import PatternStore
+from wellness.memory.procedural import STORE_MIN_SCORE, PatternStore
 from wellness.memory.progress import HealthSource, RedisHealthSource, goal_progress
 from wellness.store.connection import RedisStore
 from wellness.store.errors import StoreUnavailable
@@ -316,33 +316,44 @@ class MemoryService:
     # -- procedural --------------------------------------------------------------------
     async def record_turn(self, user_id: str, question: str,
                           tool_calls: list[dict[str, Any]], answer: str | None,
-                          elapsed_ms: float | None = None) -> dict[str, Any] | None:
-        """Remember this turn's tool pattern if the turn succeeded; never raises."""
+                          elapsed_ms: float | None = None,
+                          score: float | None = None) -> dict[str, Any] | None:
+        """Remember this turn's tool pattern if the turn succeeded; never raises.
+
+        ``tool_calls`` are this turn's calls only (``[{name, args, result}]``). ``score`` is
+        an optional external quality score (the agent's answer validation); a turn scored
+        below the storage threshold there is not learned from either.
+        """
         try:
+            if score is not None and float(score) < STORE_MIN_SCORE:
+                return None
             await self.ensure_setup()
             _, _, patterns = self._require()
             return await patterns.record(user_id, question, tool_calls, answer, elapsed_ms)
-        except (StoreUnavailable, RedisSearchError, ValueError, OSError) as exc:
+        except (StoreUnavailable, RedisSearchError, ValueError, TypeError, OSError) as exc:
             log.warning("record_turn skipped: %s", type(exc).__name__)
             return None
 
-    async def plan_hint(self, question: str, user_id: str | None = None) -> dict[str, Any] | None:
-        """Past plans for similar questions of this user, or None. Never raises.
+    async def plan_hint(self, question: str, user_id: str | None = None) -> str | None:
+        """A one-sentence plan from similar past questions, for the system prompt; or None.
 
-        Without a user id there is nothing to search (patterns are per user): None.
+        With ``user_id`` only that user's patterns are searched. Without it, patterns of
+        all users are searched but only their structure (tool names and argument kinds) is
+        returned, never another user's question text. Never raises.
         """
-        if not user_id:
-            return None
         try:
             await self.ensure_setup()
             _, _, patterns = self._require()
-            found = await patterns.suggest(user_id, question)
+            if user_id:
+                found = await patterns.suggest(user_id, question)
+            else:
+                found = await patterns.suggest_structure(question)
         except (StoreUnavailable, RedisSearchError, ValueError, OSError) as exc:
             log.warning("plan_hint skipped: %s", type(exc).__name__)
             return None
         if not found:
             return None
-        return {"plans": found, "summary": _plan_summary(found)}
+        return _plan_summary(found)
 
     async def suggest_plan(self, user_id: str, question: str) -> dict[str, Any]:
         _, _, patterns = self._require()
@@ -400,8 +411,9 @@ def _plan_summary(found: list[dict[str, Any]]) -> str:
     steps = " → ".join(
         f"{s['tool']}({', '.join(f'{k}: {v}' for k, v in s['args'].items())})"
         for s in best["tools"])
-    return (f"A similar question (\"{best['example']}\") was answered with: {steps} "
-            f"(used {best['usage_count']}×).")
+    like = f"A similar question (\"{best['example']}\")" if best.get("example") else \
+        "A similar question"
+    return f"{like} was answered with: {steps} (used {best['usage_count']}x)."
 
 
 def goal_summary_line(goal: Goal) -> str:
