@@ -419,7 +419,7 @@ class Goal:
             return f"{self.text}"
         spec = METRICS.get(self.metric)
         label = spec.label if spec else self.metric.replace("_", " ")
-        per = f" per {self.period}" if self.period else ""
+        per = f" per {'night' if self.metric == 'sleep' and self.period == 'day' else self.period}" if self.period else ""
         if self.target is None and self.change is not None:
             verb = "lose" if self.change < 0 else "gain"
             core = f"{verb} {_fmt(abs(self.change))} {self.unit or ''}".strip()
