@@ -515,6 +515,8 @@ def parse_period(text: str, today: date, *, reference: DateRange | None = None) 
     norm = re.sub(r"^(?:my|for my|during my) ", "", norm)
 
     rel = _RELATIVE.match(norm)
+    if rel and reference is None and not rel.group(1):
+        rel = None  # "previous week" with nothing to be relative to is simply last week
     if rel:
         if reference is None:
             raise PeriodError(f"'{text}' needs a period to be relative to; "
