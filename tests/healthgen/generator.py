@@ -39,6 +39,7 @@ from .dtd import dtd_text
 
 __all__ = [
     "GenConfig", "GroundTruth", "write_export", "write_zip", "make_demo_export",
+    "config_for_size", "measure",
     "SOURCE_WATCH", "SOURCE_PHONE", "SOURCE_EMOJI", "SOURCE_MFP", "SOURCE_AUTOSLEEP",
     "SOURCE_HEALTH", "SOURCE_STRAVA", "LB_TO_KG", "MI_TO_KM", "KJ_PER_KCAL", "FT_TO_CM",
 ]
@@ -417,15 +418,30 @@ class _Gen:
         self.min_day: int | None = None
         self.max_day: int | None = None
         self.partial_day_index = min(2, cfg.days - 1)
+        # Below scale 0.1 the fixed per-day content thins out too, so a one-day export can
+        # be fixture-sized (~20-30 KB). At scale >= 0.1 the output does not depend on this.
+        self.lite = cfg.scale < 0.1
         self.interval_done = False
         self.thirdparty_done = False
         self.route_written = False
         self.gpx: tuple[str, str] | None = None
         n = cfg.days
+        # Days whose home-zone UTC offset differs from the previous day's (DST changes):
+        # their nights must be generated (never skipped for travel, always with a Watch).
+        self.dst_days: set[date] = set()
+        for k in range(n):
+            dd = cfg.start + timedelta(days=k)
+            o1 = datetime.combine(dd, time(12), self.home).utcoffset()
+            o0 = datetime.combine(dd - timedelta(days=1), time(12), self.home).utcoffset()
+            if o0 != o1:
+                self.dst_days.add(dd)
+        self.travel = (-1, -1)
         if cfg.travel and n >= 10:
-            self.travel = (n // 3, n // 3 + 4)
-        else:
-            self.travel = (-1, -1)
+            for first in (n // 3, n // 2, 2 * n // 3, 1):
+                span = {cfg.start + timedelta(days=k) for k in range(first, first + 6)}
+                if first + 5 <= n and not span & self.dst_days:
+                    self.travel = (first, first + 4)
+                    break
 
     # ---- formatting ---------------------------------------------------------------
 
@@ -577,7 +593,7 @@ class _Gen:
         span = hi - lo
         if span < 3 * 3600:
             return
-        n = max(3, round(cfg.bouts_per_day * cfg.scale * span / 54000))
+        n = max(1 if self.lite else 3, round(cfg.bouts_per_day * cfg.scale * span / 54000))
         slot = span // n
         if slot < 120:
             slot = 120
@@ -724,7 +740,7 @@ class _Gen:
     def basal_energy(self, out: list[str], ws: int, we: int) -> None:
         """Watch basal energy tiling the whole day window (Watch only: no dedup effect)."""
         cfg, rng = self.cfg, self.rng
-        n = max(4, round(90 * cfg.scale))
+        n = max(2 if self.lite else 4, round(90 * cfg.scale))
         step = (we - ws) // n
         eu = self.u["energy"]
         ek = KJ_PER_KCAL if eu == "kJ" else 1.0
@@ -744,7 +760,7 @@ class _Gen:
         """Background Watch heart rate (point samples), never inside a workout window so
         that workout HR computed from samples is exactly known."""
         cfg, rng = self.cfg, self.rng
-        n = max(6, round(cfg.hr_per_day * cfg.scale))
+        n = max(3 if self.lite else 6, round(cfg.hr_per_day * cfg.scale))
         child = '  <MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="%s"/>\n'
         tpl = self.tpl(T_HR, _WATCH, "count/min", child)
         ts, rnd, bits = self.ts, rng.random, rng.getrandbits
@@ -787,6 +803,9 @@ class _Gen:
         only_phone = i % 17 == 12
         if only_phone:
             mode_watch = "none"
+        if d in self.dst_days:  # the DST night always has full Watch data
+            mode_watch = "asleep" if self.v <= 11 else "stages"
+            only_phone = False
         tzname = z.key
         tzmeta = [("HKTimeZone", tzname)]
         # iPhone InBed (no HKTimeZone: labelled via printed offset)
@@ -803,6 +822,8 @@ class _Gen:
                     val = ("AsleepCore" if r < 0.5 else "AsleepDeep" if r < 0.68 else
                            "AsleepREM" if r < 0.9 else "Awake")
                     dur = 30 * rng.randint(4 if val == "Awake" else 10, 20 if val == "Awake" else 80)
+                    if self.lite:
+                        dur *= 3
                 elif mode_watch == "asleep":
                     val = "Asleep" if rng.random() < 0.85 else "Awake"
                     dur = 30 * rng.randint(20, 160)
@@ -1065,18 +1086,18 @@ class _Gen:
         out.append(self.rec(T_WHR, _WATCH, s0 + 600, s0 + 3600 * 9, str(rng.randint(90, 115)),
                             "count/min"))
         # HRV with beat-to-beat list.
-        for k in range(rng.randint(2, 4)):
+        for k in range(1 if self.lite else rng.randint(2, 4)):
             t = s0 + 3600 * (1 + 4 * k) + rng.randint(0, 1800)
             if ws <= t < we - 600:
                 out.append(self.hrv(t, z))
         # Respiratory rate (night) and SpO2.
-        for k in range(3):
+        for k in range(1 if self.lite else 3):
             t = t_morning - 3600 * (k + 1) + rng.randint(0, 600)
             if not ws <= t < we - 1800:
                 continue
             out.append(self.rec(T_RESP, _WATCH, t, t + 1800, f"{rng.uniform(12, 18):.1f}",
                                 "count/min"))
-        for k in range(4):
+        for k in range(1 if self.lite else 4):
             t = ws + 60 + (we - ws - 120) * k // 4 + rng.randint(0, 900)
             out.append(self.rec(T_SPO2, _WATCH, t, t, f"{rng.randint(92, 100) / 100:g}", "%"))
         # VO2Max every few days.
@@ -1087,19 +1108,19 @@ class _Gen:
                                     "mL/min·kg", meta=[("HKVO2MaxTestType", "2")]))
         # Exercise minutes, flights (iPhone), stand hours.
         ex_tpl_s = self.tpl(T_EXERCISE, _WATCH, "min")
-        for k in range(rng.randint(2, 6)):
+        for k in range(1 if self.lite else rng.randint(2, 6)):
             t = s0 + 3600 + k * 1800
             if t >= we - 120:
                 break
             out.append(ex_tpl_s % (self.addr(), self.ts(t + 70), self.ts(t), self.ts(t + 60), 1))
             self.counts[T_EXERCISE] += 1
             self.src_counts[_WATCH.key] += 1
-        for k in range(rng.randint(1, 4)):
+        for k in range(1 if self.lite else rng.randint(1, 4)):
             t = s0 + 5400 + k * 2700
             if t >= we - 400:
                 break
             out.append(self.rec(T_FLIGHTS, _PHONE, t, t + 300, str(rng.randint(1, 4)), "count"))
-        for h in range(8, 22):
+        for h in range(8, 22, 4 if self.lite else 1):
             t = self.local(d, h, 0, z)
             if t < ws or t + 3600 > we:
                 continue
@@ -1381,19 +1402,77 @@ def write_zip(path: Path | str, cfg: GenConfig | None = None, layout: str = "nes
     prefix = {"nested": "apple_health_export/", "flat": "",
               "double": "export/apple_health_export/"}[layout]
     gen = _new_gen(cfg)
+    # Fixed member timestamps (the export day) so the same config gives identical bytes.
+    end = cfg.start + timedelta(days=cfg.days)
+    stamp = (max(end.year, 1980), end.month, end.day, 8, 15, 32)
+
+    def info(name: str) -> zipfile.ZipInfo:
+        zi = zipfile.ZipInfo(name, date_time=stamp)
+        zi.compress_type = zipfile.ZIP_DEFLATED
+        zi.external_attr = 0o100644 << 16
+        return zi
+
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
-        with zf.open(prefix + cfg.xml_name, "w", force_zip64=True) as member:
+        with zf.open(info(prefix + cfg.xml_name), "w", force_zip64=True) as member:
             truth = gen.run(_Sink(member))
-        zf.writestr(prefix + "export_cda.xml",
+        zf.writestr(info(prefix + "export_cda.xml"),
                     '<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument '
                     'xmlns="urn:hl7-org:v3"><title>Health Export</title></ClinicalDocument>\n')
         if gen.gpx is not None:
             name, text = gen.gpx
-            zf.writestr(prefix + name, text)
+            zf.writestr(info(prefix + name), text)
             truth.routes_written.append("/" + name)
         if macosx_junk:
-            zf.writestr("__MACOSX/" + prefix + "._" + cfg.xml_name, _APPLEDOUBLE)
+            zf.writestr(info("__MACOSX/" + prefix + "._" + cfg.xml_name), _APPLEDOUBLE)
     return truth
+
+
+class _CountingSink(io.RawIOBase):
+    """A write-only binary sink that only counts bytes (for sizing and speed runs)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[override]
+        self.n += len(b)
+        return len(b)
+
+
+def measure(cfg: GenConfig) -> int:
+    """Bytes of XML ``cfg`` would produce (generated into a counting sink)."""
+    sink = _CountingSink()
+    write_export(sink, cfg)
+    return sink.n
+
+
+def config_for_size(target_bytes: int, **overrides) -> GenConfig:
+    """A config whose XML is close to ``target_bytes`` (within ~10 % above ~100 KB).
+
+    Why: benchmarks and fixture-like tests ask for "a 1 MB export" or "a 300 MB export";
+    days grow with the size (up to a year) and ``scale`` is fitted by bisection on small
+    probes (a probe of a few days is extrapolated linearly, so this stays fast for GB).
+    """
+    days = int(overrides.pop("days", max(1, min(365, round(target_bytes / 400_000)))))
+    probe_days = min(days, 6)
+    base = GenConfig(**{**overrides, "days": probe_days})
+    header = measure(GenConfig(**{**overrides, "days": 1, "scale": 0.0}))
+    lo, hi = 0.0, 1.0
+    while True:
+        per_day = (measure(GenConfig(**{**base.__dict__, "scale": hi})) - header) / probe_days
+        if header + per_day * days >= target_bytes or hi > 1e4:
+            break
+        lo, hi = hi, hi * 4
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        per_day = (measure(GenConfig(**{**base.__dict__, "scale": mid})) - header) / probe_days
+        if header + per_day * days > target_bytes:
+            hi = mid
+        else:
+            lo = mid
+    return GenConfig(**{**base.__dict__, "days": days, "scale": round((lo + hi) / 2, 4)})
 
 
 def make_demo_export(path: Path | str, end: date | None = None, seed: int = 7,
