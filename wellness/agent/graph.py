@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -418,12 +419,14 @@ class AgentRuntime:
         graph = self.stateless_graph if stateless else self.graph
         if not stateless and self.memory is not None and hasattr(self.memory, "plan_hint"):
             try:
-                hint = await _maybe_await(self.memory.plan_hint(question))
+                hint = await _maybe_await(_call_with_supported(
+                    self.memory.plan_hint, question=question, user_id=user_id))
                 if hint:
                     config["configurable"]["plan_hint"] = str(hint)
             except Exception:  # noqa: BLE001 - a hint is optional
                 log.warning("plan_hint failed", exc_info=True)
         human = HumanMessage(content=question, id=f"turn-{uuid.uuid4().hex}")
+        started = time.perf_counter()
         calls: dict[str, dict[str, Any]] = {}
         answer = ""
         stream_kwargs: dict[str, Any] = {"stream_mode": ["messages", "updates"]}
@@ -476,6 +479,7 @@ class AgentRuntime:
                 await _maybe_await(_call_with_supported(
                     self.memory.record_turn, user_id=user_id, question=question,
                     tool_calls=tool_calls, answer=answer, score=validation["score"],
+                    elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
                     thread_id=config["configurable"]["thread_id"]))
             except Exception:  # noqa: BLE001 - memory must never break a finished turn
                 log.warning("record_turn failed", exc_info=True)

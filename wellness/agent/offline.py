@@ -80,6 +80,23 @@ METRIC_PHRASES: dict[str, str] = {
     "body temperature": "BodyTemperature", "temperature": "BodyTemperature",
     "walking speed": "WalkingSpeed", "mindful minutes": "MindfulSession",
 }
+#: How a metric is named in a facts question, and the facts category it belongs to.
+TOPICS: dict[str, tuple[str, str | None]] = {
+    "RestingHeartRate": ("resting heart rate", "heart"),
+    "HeartRate": ("heart rate", "heart"),
+    "HeartRateVariabilitySDNN": ("heart rate variability (HRV)", "heart"),
+    "BodyMassIndex": ("BMI (body mass index)", "body"),
+    "BodyMass": ("body weight and BMI", "body"),
+    "BodyFatPercentage": ("body fat percentage", "body"),
+    "StepCount": ("number of steps per day", "activity"),
+    "ActiveEnergyBurned": ("amount of daily physical activity", "activity"),
+    "DistanceWalkingRunning": ("amount of daily walking", "activity"),
+    "VO2Max": ("VO2 max (cardio fitness)", "fitness"),
+    "OxygenSaturation": ("blood oxygen saturation", "vitals"),
+    "RespiratoryRate": ("respiratory rate", "vitals"),
+    "BloodPressureSystolic": ("blood pressure", "vitals"),
+    "BloodPressureDiastolic": ("blood pressure", "vitals"),
+}
 CUMULATIVE = {"StepCount", "ActiveEnergyBurned", "BasalEnergyBurned", "DistanceWalkingRunning",
               "DistanceCycling", "DistanceSwimming", "FlightsClimbed", "AppleExerciseTime",
               "AppleStandTime", "DietaryWater", "DietaryEnergyConsumed"}
@@ -177,6 +194,15 @@ def find_metric(text: str) -> str | None:
             if best is None or key > best:
                 best = key
     return best[2] if best else None
+
+
+def find_metric_phrase(text: str) -> str | None:
+    """The words the user used for a metric ("step", "resting heart rate"), or ``None``."""
+    best: tuple[int, str] | None = None
+    for phrase in METRIC_PHRASES:
+        if _has(text, phrase) and (best is None or len(phrase) > best[0]):
+            best = (len(phrase), phrase)
+    return best[1] if best else None
 
 
 def find_workout_type(text: str) -> str | None:
@@ -310,6 +336,9 @@ def _future_phrase(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+ALL_TIME = {"period": "all time"}
+
+
 # -- planning -----------------------------------------------------------------------------
 @dataclass
 class Plan:
@@ -344,6 +373,15 @@ class Planner:
     def __init__(self, today: date, tools: dict[str, set[str]]) -> None:
         self.today = today
         self.tools = tools
+        self.previous_results: list[tuple[str, dict[str, Any]]] = []
+
+    def previous_workout_id(self) -> str | None:
+        """The id of the workout the previous turn talked about (first one listed)."""
+        for _, result in self.previous_results:
+            w = _find_workout(result)
+            if w and w.get("id"):
+                return str(w["id"])
+        return None
 
     def has(self, name: str) -> bool:
         return not self.tools or name in self.tools
@@ -368,27 +406,39 @@ class Planner:
 
     # -- goals ------------------------------------------------------------------------
     def _goal_args(self, name: str, question: str, t: str) -> dict[str, Any]:
+        """Arguments by the tool's own schema: the user's words go in its text field (the
+        memory layer parses target, unit and deadline itself); a metric only when named."""
         params = self.tools.get(name, set())
         args: dict[str, Any] = {}
         text_field = next((p for p in ("text", "goal", "description", "statement", "goal_text",
                                        "question", "query") if p in params), None)
         if text_field or not params:
             args[text_field or "text"] = question.strip()
-        metric = find_metric(t)
-        if "metric" in params and metric:
-            args["metric"] = metric
+        phrase = find_metric_phrase(t)
+        if "metric" in params and phrase and name != "set_goal":
+            args["metric"] = phrase
         return args
 
     def _goal_plan(self, t: str, question: str) -> Plan | None:
         mentions_goal = _has(t, "goal") or _has(t, "goals") or _has(t, "target")
         if re.search(r"\b(delete|remove|forget|clear|drop|cancel)\b.*\b(goal|goals|target)\b", t):
             if self.has("delete_goal"):
-                return Plan(calls=[("delete_goal", self._goal_args("delete_goal", question, t))])
+                args = self._goal_args("delete_goal", question, t)
+                if "metric" not in args and (not self.tools or "all" in self.tools.get(
+                        "delete_goal", set())):
+                    args["all"] = True
+                return Plan(calls=[("delete_goal", args)])
         m = GOAL_SET_PREFIX.match(t)
         if m:
             rest = t[m.end():].strip()
             first_words = " ".join(rest.split()[:2])
             is_data = any(_has(first_words, v) for v in DATA_VERBS) or question.strip().endswith("?")
+            try:
+                from wellness.memory.goals import is_question
+            except ImportError:  # memory not installed: our own check above decides
+                pass
+            else:
+                is_data = is_data or is_question(question)
             if not is_data and (rest or mentions_goal) and self.has("set_goal"):
                 return Plan(calls=[("set_goal", self._goal_args("set_goal", question, t))])
         if mentions_goal:
@@ -419,11 +469,14 @@ class Planner:
         if re.search(r"\b(is (that|it|this)|are (those|they|these)) (good|normal|ok|okay|"
                      r"healthy|bad|high|low|fine|concerning|too)\b|\bshould i (worry|be worried)\b"
                      r"|\bis the trend concerning\b", t):
-            topic = self._topic_of(data_calls)
+            topic, category = self._topic_of(data_calls)
             calls = list(data_calls)
             if self.has("health_facts"):
-                calls.append(("health_facts", {"question": f"What is a normal or healthy {topic}?"
-                                               if topic else question}))
+                facts_args: dict[str, Any] = {
+                    "question": f"What is a normal, healthy {topic}?" if topic else question}
+                if category:
+                    facts_args["category"] = category
+                calls.append(("health_facts", facts_args))
             return Plan(calls=calls, focus="interpret")
         # "the week before", "the previous month"
         if re.search(r"\b(before that|the (week|month|year|day|period|night) before|previous "
@@ -458,7 +511,16 @@ class Planner:
                 focus = "heart_rate"
             elif re.search(r"\bwhen\b|\bwhat time\b|\bwhat day\b", t):
                 focus = "when"
+            elif re.search(r"\b(details?|more about|tell me more|pace|how fast|speed|zones?|"
+                           r"elevation|where)\b", t):
+                wid = self.previous_workout_id()
+                if wid and self.has("workout_details"):
+                    return Plan(calls=[("workout_details", {"workout_id": wid})])
             if focus:
+                wid = self.previous_workout_id()
+                if wid and self.has("workout_details") and any(
+                        n == "list_workouts" for n, _ in workout_prev):
+                    return Plan(calls=[("workout_details", {"workout_id": wid})], focus=focus)
                 return Plan(calls=list(workout_prev), focus=focus)
         # "what's the most common type?" after a workout question
         if _count(t, ("type", "types", "kind", "kinds")) and not metric and data_calls and any(
@@ -502,17 +564,22 @@ class Planner:
         return None
 
     @staticmethod
-    def _topic_of(calls: list[tuple[str, dict[str, Any]]]) -> str:
+    def _topic_of(calls: list[tuple[str, dict[str, Any]]]) -> tuple[str, str | None]:
+        """What the previous answer was about, as words for the facts search, and its
+        facts category."""
         for name, args in calls:
-            if args.get("metric") and args["metric"] != "workouts":
-                return re.sub(r"(?<!^)(?=[A-Z])", " ", str(args["metric"])).lower()
+            metric = args.get("metric")
+            if metric and metric != "workouts":
+                return TOPICS.get(str(metric), (re.sub(r"(?<!^)(?=[A-Z])", " ",
+                                                        str(metric)).lower(), None))
             if name == "sleep_summary":
-                return "amount of sleep"
-            if name in ("list_workouts", "workout_summary", "workout_streaks", "last_workout"):
-                return "amount of exercise per week"
+                return "amount of sleep per night for adults", "sleep"
+            if name in ("list_workouts", "workout_summary", "workout_streaks", "last_workout",
+                        "compare_periods"):
+                return "amount of exercise per week", "activity"
             if name == "activity_rings":
-                return "daily activity"
-        return ""
+                return "amount of daily activity", "activity"
+        return "", None
 
     # -- data questions ---------------------------------------------------------------
     def _data_plan(self, t: str, question: str) -> Plan:
@@ -542,8 +609,11 @@ class Planner:
         if re.search(r"\b(what is|what are|whats) (a )?(normal|healthy|good|recommended)\b", t) \
                 or re.search(r"\bhow much (sleep|exercise|water) should\b", t):
             if self.has("health_facts"):
-                return Plan(calls=[("health_facts", {"question": question.strip()})],
-                            focus="facts")
+                args: dict[str, Any] = {"question": question.strip()}
+                category = "sleep" if sleep_score else (TOPICS.get(metric or "", ("", None))[1])
+                if category:
+                    args["category"] = category
+                return Plan(calls=[("health_facts", args)], focus="facts")
 
         # Blood pressure "during my run": readings are never taken during workouts.
         if metric in ("BloodPressureSystolic", "BloodPressureDiastolic") and workout_score:
@@ -557,6 +627,9 @@ class Planner:
             plan = self._compare_plan(t, metric, workout_score, sleep_score)
             if plan is not None:
                 return plan
+
+        if re.search(r"\b(streak|streaks|in a row|consecutive)\b", t):
+            return Plan(calls=[("workout_streaks", rng)])
 
         if ring_score and not (metric and metric != "AppleStandTime" and not _has(t, "ring")):
             return Plan(calls=[("activity_rings", rng or {"period": "today"})])
@@ -627,11 +700,14 @@ class Planner:
         if re.search(r"\b(what|which) (day|days|weekday)\b|\bday of the week\b|\bdays of the week\b"
                      r"|\bmost common day\b|\bweekday|weekdays|weekend\b", t) and not re.search(
                 r"\bon which days\b|\band which days\b|\bwhich days did\b", t):
-            return Plan(calls=[("workout_summary", {**rng, **typed, "group_by": "weekday"})])
+            return Plan(calls=[("workout_summary", {**(rng or ALL_TIME), **typed,
+                                                    "group_by": "weekday"})])
         if re.search(r"\b(time of day|what time|which hour|morning|evening|afternoon)\b", t):
-            return Plan(calls=[("workout_summary", {**rng, **typed, "group_by": "hour"})])
+            return Plan(calls=[("workout_summary", {**(rng or ALL_TIME), **typed,
+                                                    "group_by": "hour"})])
         if re.search(r"\b(type|types|kind|kinds|most common|favorite|favourite|mostly)\b", t):
-            return Plan(calls=[("workout_summary", {**rng, **typed, "group_by": "type"})])
+            return Plan(calls=[("workout_summary", {**(rng or ALL_TIME), **typed,
+                                                    "group_by": "type"})])
         if re.search(r"\b(longest|hardest|most intense|toughest|biggest|highest calories|"
                      r"most calories|farthest|furthest)\b", t):
             sort = "longest"
@@ -654,9 +730,14 @@ class Planner:
         if re.search(r"\b(which days|what days|on which|list|show|tell me about|recent|what "
                      r"workouts|which workouts|details)\b", t) or yesno:
             args = {**(rng or {"period": "last 30 days"}), **typed}
+            if re.search(r"\b(which|what) days\b|\bon which\b|\ball\b|\bevery\b", t):
+                args["limit"] = 50
             return Plan(calls=[("list_workouts", args)], focus="yesno" if yesno else "")
         if metric == "ActiveEnergyBurned" or re.search(r"\b(calories|duration|minutes|hours)\b", t):
             return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}), **typed})])
+        if not rng and re.search(r"\b(do i have|have i done|in total|total|ever|so far|all)\b"
+                                 r"|^how many workouts$", t):
+            rng = ALL_TIME
         return Plan(calls=[("workout_summary", {**rng, **typed})])
 
     def _metric_plan(self, t: str, metric: str, rng: dict[str, Any], span: Span | None,
@@ -689,7 +770,7 @@ class Planner:
             stat = "sum" if metric in CUMULATIVE else "avg"
         args: dict[str, Any] = {"metric": metric, **rng, "stat": stat}
         if stat == "last":
-            args = {"metric": metric, "stat": "last", **rng}
+            args = {"metric": metric, "stat": "last", **(rng or {"period": "all time"})}
         return Plan(calls=[("metric_summary", args)])
 
 
@@ -712,6 +793,15 @@ def _find_workout(result: dict[str, Any]) -> dict[str, Any] | None:
     if "duration_min" in result or "type" in result:
         return result
     return None
+
+
+def _nice_day(iso: str) -> str:
+    """"Fri Nov 27" for an ISO day (answers never show ISO dates)."""
+    try:
+        d = date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{d.strftime('%a %b')} {d.day}"
 
 
 def _num(value: Any) -> float | None:
@@ -739,7 +829,7 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
         focused = None
         if w and not data[0][1].get("no_data"):
             kind = str(w.get("type") or "workout")
-            day = str(w.get("date") or w.get("start_local") or "")[:10]
+            day = _nice_day(str(w.get("date") or w.get("start_local") or "")[:10])
             on = f" on {day}" if day else ""
             if plan_focus == "duration" and _num(w.get("duration_min")) is not None:
                 focused = f"That {kind} workout{on} lasted {_fmt(_num(w['duration_min']))} minutes."
@@ -818,9 +908,11 @@ def _turn_messages(messages: Sequence[BaseMessage]) -> tuple[str, list[BaseMessa
     return "", [], list(messages)
 
 
-def _previous_calls(before: Sequence[BaseMessage]) -> list[tuple[str, dict[str, Any]]]:
-    """Tool calls of the most recent earlier turn that called tools."""
+def _previous_turn(before: Sequence[BaseMessage]
+                   ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """Tool calls and parsed results of the most recent earlier turn that called tools."""
     calls: list[tuple[str, dict[str, Any]]] = []
+    results: list[tuple[str, dict[str, Any]]] = []
     for idx in range(len(before) - 1, -1, -1):
         m = before[idx]
         if isinstance(m, HumanMessage):
@@ -829,7 +921,18 @@ def _previous_calls(before: Sequence[BaseMessage]) -> list[tuple[str, dict[str, 
             continue
         if isinstance(m, AIMessage) and m.tool_calls:
             calls = [(tc["name"], dict(tc.get("args") or {})) for tc in m.tool_calls] + calls
-    return calls
+        elif isinstance(m, ToolMessage):
+            results.insert(0, (m.name or "", _parse(m.content)))
+    return calls, results
+
+
+def _parse(content: Any) -> dict[str, Any]:
+    text = content if isinstance(content, str) else json.dumps(content)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"summary": text}
+    return value if isinstance(value, dict) else {"summary": str(value)}
 
 
 def _tool_params(tool: Any) -> tuple[str, set[str]] | None:
@@ -880,7 +983,8 @@ class OfflineModel(BaseChatModel):
         tools = {k: set(v) for k, v in (tool_specs or {}).items()}
         question, after, before = _turn_messages(messages)
         planner = Planner(self._today(), tools)
-        plan = planner.plan(question, _previous_calls(before))
+        prev_calls, planner.previous_results = _previous_turn(before)
+        plan = planner.plan(question, prev_calls)
         done_calls = [m for m in after if isinstance(m, AIMessage) and m.tool_calls]
         if plan.direct is not None:
             return AIMessage(content=plan.direct)
