@@ -156,7 +156,7 @@ async def test_no_data_message(hq, data):
     assert r["summary"] == ("No steps data between Fri Mar 1 and Sun Mar 31; your data "
                             "covers Sun Sep 1 – Wed Oct 16.")
     vo2 = await hq.metric_summary("vo2 max", rng("last week"))
-    assert vo2["no_data"] and "no data imported yet" in vo2["summary"]
+    assert vo2["no_data"] and "you have no VO2 max data imported" in vo2["summary"]
 
 
 async def test_all_time_is_narrowed_to_coverage(hq, data):
@@ -301,7 +301,7 @@ async def test_data_range(hq, data):
 async def test_other_user_sees_nothing(store, data):
     other = HealthQueries(store, "someone-else-0001", today=TODAY, tz=NY)
     r = await other.metric_summary("steps", rng("last week"))
-    assert r["no_data"] and "no data imported yet" in r["summary"]
+    assert r["no_data"] and "you have no steps data imported" in r["summary"]
     assert (await other.list_workouts(rng("october")))["no_data"]
     assert (await other.last_workout())["no_data"]
     assert (await other.sleep_summary(rng("last week")))["no_data"]

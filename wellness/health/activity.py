@@ -75,9 +75,9 @@ async def activity_rings(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
                           for ring, _v, _g, unit in _RINGS)
         verdict = "you closed all three rings" if d["all_closed"] else (
             f"you closed {sum(d[r[0] + '_closed'] for r in _RINGS)} of 3 rings")
-        summary = f"{when.capitalize()} {verdict}: {state}."
+        summary = f"{fmt.upper_first(when)} {verdict}: {state}."
     else:
-        summary = (f"{when.capitalize()} ({fmt.plural(n, 'day')} with ring data) you closed "
+        summary = (f"{fmt.upper_first(when)} ({fmt.plural(n, 'day')} with ring data) you closed "
                    f"Move on {closed['move']}, Exercise on {closed['exercise']} and Stand on "
                    f"{closed['stand']} days; all three on {fmt.plural(all_closed, 'day')}. "
                    f"Average Move {fmt.num(averages['move']['avg'])} of "

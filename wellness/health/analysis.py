@@ -101,8 +101,9 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
                    f"{q(values[-1])}{' ' + per if per else ''}; slope "
                    f"{_signed(info, slope)} per {bucket} over {fmt.plural(len(buckets), bucket)}).")
     else:
-        summary = (f"Your {what} {verb} by about {q(abs(slope))} per {bucket} {when} "
-                   f"({label} average {q(values[0])} → {q(values[-1])}"
+        amount = fmt.num(abs(slope), info.decimals) if info.cumulative else q(abs(slope))
+        summary = (f"Your {what} {verb} by about {amount} per {bucket} {when} "
+                   f"({label} average {_bare(info, values[0])} → {q(values[-1])}"
                    f"{' ' + per if per else ''} over {fmt.plural(len(buckets), bucket)}; "
                    f"{fmt.pct(rel, 0, signed=True)} overall).")
     step = max(1, -(-len(ma) // MAX_POINTS))
@@ -125,10 +126,15 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
 
 def _q(info: MetricInfo) -> Any:
     def q(v: float | None) -> str:
-        text = fmt.num(v, info.decimals if v is None or abs(v) >= 10 else max(info.decimals, 1))
+        text = fmt.num(v, fmt.smart_decimals(v, info.decimals) if v is None or abs(v) >= 10
+                       else max(info.decimals, 1))
         unit = info.shown_unit
         return f"{text} {unit}" if unit else text
     return q
+
+
+def _bare(info: MetricInfo, v: float) -> str:
+    return fmt.num(v, fmt.smart_decimals(v, info.decimals))
 
 
 def _signed(info: MetricInfo, v: float) -> str:
@@ -153,8 +159,7 @@ async def compare_periods(hq: "HealthQueries", metric: str, a: DateRange, b: Dat
     """Period ``a`` against period ``b`` (change = a − b, % relative to b)."""
     ctx = hq.ctx
     t = ctx.today
-    wa = f"{a.label + ' ' if a.label else ''}({fmt.day_range(a.start, a.end, t)})"
-    wb = f"{b.label + ' ' if b.label else ''}({fmt.day_range(b.start, b.end, t)})"
+    wa, wb = ctx.describe(a), ctx.describe(b)
     head = {"period_a": ctx.range_dict(a), "period_b": ctx.range_dict(b)}
     if (metric or "").strip().lower() in ("workouts", "workout", "exercise sessions",
                                           "training"):
@@ -211,7 +216,7 @@ async def compare_periods(hq: "HealthQueries", metric: str, a: DateRange, b: Dat
         res["total"] = _change(sa["total"], sb["total"], dec)
         ch = res["avg_per_day"]
         res["summary"] = (
-            f"{info.name.capitalize()}: {q(sa['avg_per_day'])} a day {wa} vs "
+            f"{fmt.upper_first(info.name)}: {q(sa['avg_per_day'])} a day {wa} vs "
             f"{q(sb['avg_per_day'])} a day {wb} ({_signed(info, ch['change'])}"
             f"{_pct_text(ch['change_pct'])}). Totals: {q(sa['total'])} vs {q(sb['total'])}.")
     else:

@@ -21,6 +21,8 @@ from wellness.store.connection import RedisStore
 from wellness.store.keys import UserKeys, day_from_ordinal, day_ordinal
 
 MAX_POINTS = 400
+_MONTH_WORDS = {"january", "february", "march", "april", "may", "june", "july", "august",
+                "september", "october", "november", "december"}
 
 
 @dataclass
@@ -51,6 +53,21 @@ class QueryContext:
         hi = datetime.combine(rng.end + timedelta(days=1), time(0), self.tz).timestamp()
         return lo, hi + pad_hours * 3600
 
+    def describe(self, rng: DateRange) -> str:
+        """A period for a sentence: "last week (Mon Oct 7 to Sun Oct 13)", "in October 2024
+        (Tue Oct 1 to Wed Oct 16)" or "from Tue Oct 1 to Thu Oct 10"."""
+        label = rng.label or ""
+        span = fmt.day_range(rng.start, rng.end, self.today)
+        if not label or " to " in label or "," in label:
+            return fmt.from_to(rng.start, rng.end, self.today)
+        first = label.split()[0].lower()
+        if label.endswith(" ago"):
+            return f"{label} ({span})"
+        if label[0].isdigit() or first in _MONTH_WORDS or first in ("early", "mid", "late") \
+                or label.startswith("the ") and " week of " in label:
+            return f"in {label} ({span})"
+        return f"{label} ({span})"
+
     # -- results -----------------------------------------------------------------------
     def coverage_text(self, first: date | None, last: date | None, what: str = "") -> str:
         if first is None or last is None:
@@ -61,7 +78,8 @@ class QueryContext:
     def no_data(self, what: str, rng: DateRange, first: date | None, last: date | None,
                 **extra: Any) -> dict[str, Any]:
         """The "No <metric> data between X and Y; your data covers A–B." answer (never 0)."""
-        cover = self.coverage_text(first, last)
+        cover = (self.coverage_text(first, last) if first and last
+                 else f"you have no {what} data imported")
         when = fmt.between(rng.start, rng.end, self.today)
         summary = f"No {what} data {when}; {cover}."
         result: dict[str, Any] = {

@@ -94,6 +94,23 @@ def hours(minutes: float | None) -> str:
     return duration(minutes)
 
 
+def upper_first(text: str) -> str:
+    """Capitalise only the first letter (``str.capitalize`` would lower-case "Oct")."""
+    return text[:1].upper() + text[1:]
+
+
+def hour_label(hour: int) -> str:
+    """``7`` → ``"7 AM"``, ``21`` → ``"9 PM"``."""
+    return f"{hour % 12 or 12} {'AM' if hour < 12 else 'PM'}"
+
+
+def smart_decimals(value: float | None, base: int) -> int:
+    """``base`` decimals for round values, at least one when the value has a fraction."""
+    if value is None or base >= 1 or abs(value) >= 100:
+        return base
+    return base if abs(value - round(value)) < 0.05 else 1
+
+
 def pct(value: float | None, decimals: int = 0, signed: bool = False) -> str:
     if value is None:
         return "–"

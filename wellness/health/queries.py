@@ -33,7 +33,7 @@ _OF_NAME = {"AppleExerciseTime": "exercise", "AppleStandTime": "standing",
 
 def quantity(info: MetricInfo, value: float | None) -> str:
     """``"84,210 steps"``, ``"12.3 km"``, ``"56 bpm"``, ``"24.1"`` (BMI)."""
-    text = fmt.num(value, info.decimals)
+    text = fmt.num(value, fmt.smart_decimals(value, info.decimals))
     unit = info.shown_unit
     return f"{text} {unit}" if unit else text
 
@@ -245,7 +245,8 @@ class HealthQueries:
             return f"You have {readings} of {name} {when}."
         if n == 1:
             return f"Your {name} was {quantity(info, mean)} {when}."
-        rng_txt = (f"range {fmt.num(lo, info.decimals)}–{quantity(info, hi)}"
+        rng_txt = (f"range {fmt.num(lo, fmt.smart_decimals(lo, info.decimals))}–"
+                   f"{quantity(info, hi)}"
                    if lo is not None and hi is not None else "")
         latest = f"latest {quantity(info, last_val)} on {fmt.day(last.day, t)}"
         return (f"Your {name} averaged {quantity(info, mean)} {when} "

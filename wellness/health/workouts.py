@@ -278,7 +278,9 @@ async def workout_summary(ctx: QueryContext, rng: DateRange, workout_type: str |
         summary += f" By weekday: {parts}. You work out most on {top_day}s ({top_day_n})."
     elif group_by == "hour":
         top = max(rows, key=lambda r: r["count"])
-        summary += f" Most often started at {top['group']} ({top['count']})."
+        top_hour = int(top["group"][:2]) if top["group"][:2].isdigit() else None
+        start_txt = fmt.hour_label(top_hour) if top_hour is not None else top["group"]
+        summary += f" Most often started in the {start_txt} hour ({top['count']})."
         buckets = Counter("morning" if (w.hour or 0) < 12 else "afternoon" if (w.hour or 0) < 17
                           else "evening" for w in items if w.hour is not None)
         if buckets:
@@ -415,7 +417,7 @@ async def workout_streaks(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
                  else "you have no current daily streak")
     cur_w_txt = (f"current run {fmt.plural(cur_w[2], 'week')}" if cur_w
                  else "no current weekly run")
-    summary = (f"{fmt.from_to(rng.start, rng.end, t).capitalize()} you worked out on "
+    summary = (f"{fmt.upper_first(fmt.from_to(rng.start, rng.end, t))} you worked out on "
                f"{fmt.plural(len(days), 'day')}. Longest daily streak: "
                f"{fmt.plural(best_d[2], 'day')} ({fmt.day_range(best_d[0], best_d[1], t)}); "
                f"{cur_d_txt}. Longest run of weeks with a workout: "
