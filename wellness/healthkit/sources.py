@@ -58,7 +58,9 @@ class SourceRegistry:
     _by_key: dict[str, int] = field(default_factory=dict)
 
     def intern(self, source_name: str, device: str | None) -> int:
-        raw = (source_name, device)
+        # The device text starts with "<<HKDevice: 0x…>": drop the per-record address.
+        tail = device[device.find(">"):] if device else None
+        raw = (source_name, tail)
         idx = self._by_raw.get(raw)
         if idx is not None:
             return idx

@@ -23,20 +23,24 @@ class BadDate(ValueError):
     """A timestamp that is missing, naive, unparseable or out of range."""
 
 
-_cache: dict[str, tuple[float, int]] = {}
-_CACHE_MAX = 200_000
+_day_cache: dict[str, tuple[float, int]] = {}
+_CACHE_MAX = 100_000
+_HMS: dict[str, int] = {}
 
 
-def parse_instant(text: str | None) -> tuple[float, int]:
-    """``'2024-10-22 08:15:32 -0700'`` → (UTC epoch seconds, offset seconds).
+def _hms_table() -> dict[str, int]:
+    """'HH:MM:SS' → seconds for every valid time of day (built once, ~8 MB)."""
+    if not _HMS:
+        for h in range(24):
+            for m in range(60):
+                hm = f"{h:02d}:{m:02d}:"
+                base = h * 3600 + m * 60
+                for sec in range(60):
+                    _HMS[f"{hm}{sec:02d}"] = base + sec
+    return _HMS
 
-    Raises BadDate for naive, malformed or implausible values (before 1990 / after 2100).
-    """
-    if text is None:
-        raise BadDate("missing date")
-    hit = _cache.get(text)
-    if hit is not None:
-        return hit
+
+def _parse_full(text: str) -> tuple[float, int]:
     try:
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError) as exc:
@@ -47,11 +51,32 @@ def parse_instant(text: str | None) -> tuple[float, int]:
     ts = dt.timestamp()
     if not _MIN_TS <= ts < _MAX_TS:
         raise BadDate("date out of range")
-    result = (ts, int(off.total_seconds()))
-    if len(_cache) >= _CACHE_MAX:
-        _cache.clear()
-    _cache[text] = result
-    return result
+    return ts, int(off.total_seconds())
+
+
+def parse_instant(text: str | None) -> tuple[float, int]:
+    """``'2024-10-22 08:15:32 -0700'`` → (UTC epoch seconds, offset seconds).
+
+    Raises BadDate for naive, malformed or implausible values (before 1990 / after 2100).
+    Apple's fixed layout lets us parse (with ``fromisoformat``) once per distinct
+    date+offset and add the time of day from a lookup table, so ``fromisoformat`` runs once
+    per distinct day instead of ~3 times per record.
+    """
+    if text is None:
+        raise BadDate("missing date")
+    if len(text) == 25 and text[10] == " " and text[19] == " ":
+        secs = (_HMS or _hms_table()).get(text[11:19])
+        if secs is not None:
+            key = text[:10] + text[19:]
+            base = _day_cache.get(key)
+            if base is None:
+                base = _parse_full(text[:10] + " 00:00:00" + text[19:])
+                if len(_day_cache) >= _CACHE_MAX:
+                    _day_cache.clear()
+                _day_cache[key] = base
+            # A DST-free sum is exact here: the offset is fixed by the string itself.
+            return base[0] + secs, base[1]
+    return _parse_full(text)
 
 
 @lru_cache(maxsize=256)
