@@ -17,6 +17,12 @@ from wellness.chat.services import ensure_auth_secret, get_services
 services = get_services()
 ensure_auth_secret(services.settings)  # before Chainlit checks for it, right after this import
 
+from chainlit.server import app as _chainlit_app  # noqa: E402
+
+from wellness.chat import upload_guard  # noqa: E402
+
+upload_guard.install(_chainlit_app)  # 413 from Content-Length; never a 500 on empty files
+
 
 @cl.on_app_startup
 async def on_app_startup() -> None:
