@@ -102,6 +102,9 @@ async def test_update_replaces_current_goal_and_delete_works(memory: MemoryServi
     by_metric = {g["metric"]: g for g in listed["goals"]}
     assert by_metric["steps"]["target"] == 10000 and None in by_metric
     assert listed["count"] == 3
+    ranked = await _tool(memory, "list_goals", {"query": "how often do I want to work out"},
+                         user_id)
+    assert ranked["goals"][0]["metric"] == "workouts" and ranked["count"] == 3
 
     # Explicit update through the store, then delete by id, by metric, and all.
     gid = by_metric["workouts"]["goal_id"]

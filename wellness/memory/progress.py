@@ -296,3 +296,52 @@ async def goal_progress(goal: Goal, source: HealthSource, today: date) -> dict[s
         base["summary"] += (f" At the recent trend you would be at about "
                             f"{_fmt(round(projection, 1))} {unit} by {goal.deadline}.")
     return base
+
+
+class QueryLayerHealthSource(RedisHealthSource):
+    """Daily metric values through the query layer (``wellness.health``), so goal progress
+    reads exactly the numbers the health tools report (same metric resolution, same
+    rollup reader). Sleep and workouts use the documented keys directly.
+
+    Falls back to :class:`RedisHealthSource` behaviour if the query layer cannot resolve a
+    metric, so progress keeps working while that layer evolves.
+    """
+
+    def __init__(self, store: RedisStore, *, tz: Any = None) -> None:
+        super().__init__(store)
+        self.tz = tz
+
+    async def daily(self, user_id: str, metric_type: str, start: date, end: date,
+                    field: str = "s") -> dict[date, float]:
+        try:
+            from wellness.health.daily import load_days
+            from wellness.health.periods import DateRange
+            from wellness.health.queries import HealthQueries
+
+            hq = HealthQueries(self.store, user_id, today=end, tz=self.tz)
+            info = await hq.resolve(metric_type)
+            md = await load_days(hq.ctx, info, DateRange(start, end, ""))
+        except (ImportError, AttributeError, LookupError, TypeError):
+            return await super().daily(user_id, metric_type, start, end, field)
+        except Exception as exc:  # MetricError and friends: unknown metric → no data
+            if type(exc).__name__.endswith("MetricError"):
+                return {}
+            raise
+        out: dict[date, float] = {}
+        for d in md.days:
+            if field == "l":
+                value = d.last if d.last is not None else (d.s / d.n if d.n else None)
+            else:
+                value = d.s
+            if value is not None and start <= d.day <= end:
+                out[d.day] = float(value)
+        return out
+
+
+def default_source(store: RedisStore, tz: Any = None) -> HealthSource:
+    """The query-layer source when ``wellness.health`` is importable, else direct keys."""
+    try:
+        import wellness.health.queries  # noqa: F401
+    except ImportError:
+        return RedisHealthSource(store)
+    return QueryLayerHealthSource(store, tz=tz)

@@ -49,7 +49,7 @@ from wellness.memory.indexes import (
     make_index,
 )
 from wellness.memory.procedural import STORE_MIN_SCORE, PatternStore
-from wellness.memory.progress import HealthSource, RedisHealthSource, goal_progress
+from wellness.memory.progress import HealthSource, default_source, goal_progress
 from wellness.store.connection import RedisStore
 from wellness.store.errors import StoreUnavailable
 from wellness.store.keys import require_user
@@ -70,7 +70,7 @@ class MemoryService:
         self.settings = settings
         self.algorithm = algorithm
         self._vectorizer = vectorizer
-        self.health: HealthSource = health_source or RedisHealthSource(store)
+        self.health: HealthSource = health_source or default_source(store, settings.tz)
         self.indexes: dict[str, AsyncSearchIndex] = {}
         self.goals: GoalStore | None = None
         self.facts: FactStore | None = None
@@ -248,9 +248,13 @@ class MemoryService:
                                          today - timedelta(days=90), today, spec.field)
         return series[max(series)] if series else None
 
-    async def list_goals(self, user_id: str) -> dict[str, Any]:
+    async def list_goals(self, user_id: str, query: str | None = None) -> dict[str, Any]:
+        """Current goals; with ``query`` they are ranked by similarity and recency."""
         goals, _, _ = self._require()
-        current = await goals.list(user_id)
+        if query and query.strip():
+            current = [g for g, _ in await goals.search(user_id, query, k=20)]
+        else:
+            current = await goals.list(user_id)
         if not current:
             return {"goals": [], "count": 0, "summary": "You have no goals saved yet."}
         lines = "; ".join(g.describe() for g in current)

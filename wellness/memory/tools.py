@@ -75,10 +75,11 @@ def make_memory_tools(service: MemoryService) -> list[BaseTool]:
                                       direction=direction, deadline=deadline)
 
     @tool("list_goals")
-    async def list_goals(config: RunnableConfig) -> str:
+    async def list_goals(config: RunnableConfig, query: str | None = None) -> str:
         """List the user's current goals (the latest goal per metric, plus free-text goals).
-        Use for "what are my goals?", "what's my step goal?"."""
-        return await _run(service, config, service.list_goals)
+        Use for "what are my goals?", "what's my step goal?". Optional `query` ranks the
+        goals by relevance to it (most relevant first)."""
+        return await _run(service, config, service.list_goals, query)
 
     @tool("delete_goal")
     async def delete_goal(config: RunnableConfig, goal_id: str | None = None,
