@@ -80,12 +80,26 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return (info.external_attr >> 16) & 0o170000 == 0o120000
 
 
+def _escapes(name: str) -> bool:
+    """A member name that would land outside the target if extracted (zip slip).
+
+    Why refuse even though we never extract: Apple never writes such names, so their presence
+    means a crafted file (hostile.py contract), and refusing keeps the contract simple.
+    """
+    n = name.replace("\\", "/")
+    return n.startswith("/") or (len(n) > 1 and n[1] == ":") or ".." in n.split("/")
+
+
 def _check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
         raise ZipBombDetected(detail=f"{len(infos)} entries")
     total = 0
     for info in infos:
+        if _escapes(info.filename):
+            raise UnsafeInput("This zip contains file names that point outside the archive, "
+                              "which Apple Health exports never do, so it was rejected for "
+                              "safety.", detail="path traversal member name")
         total += info.file_size
         if total > limits.max_uncompressed:
             raise ZipBombDetected(detail="declared uncompressed size over the cap")
