@@ -352,3 +352,88 @@ async def test_goals_survive_a_server_restart(redis_server, redis_url: str,  # t
         await svc2.forget(user_id, "all")
     finally:
         await s2.aclose()
+
+
+# -- OpenAI-compatible embeddings (a local fake server) -------------------------------------
+class _FakeEmbeddings:
+    """A minimal OpenAI-compatible ``/v1/embeddings`` endpoint (like Ollama's), 64 dims."""
+
+    def __init__(self) -> None:
+        import base64
+        import http.server
+        import threading
+
+        import numpy as np
+
+        from wellness.memory.embeddings import hash_embed
+
+        self.calls = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                outer.calls += 1
+                data = []
+                for i, text in enumerate(inputs):
+                    vec = hash_embed(str(text), 64)
+                    if body.get("encoding_format") == "base64":
+                        emb: object = base64.b64encode(
+                            np.asarray(vec, dtype=np.float32).tobytes()).decode()
+                    else:
+                        emb = vec
+                    data.append({"object": "embedding", "index": i, "embedding": emb})
+                payload = json.dumps({"object": "list", "data": data, "model": body["model"],
+                                      "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+                raw = payload.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_openai_compatible_embeddings_with_cache_and_reindex(
+        store: RedisStore, settings: Settings, user_id: str) -> None:
+    fake = _FakeEmbeddings()
+    remote = settings.with_overrides(embedding_model="fake-embed", embedding_dims=64,
+                                     embedding_base_url=fake.url)
+    assert remote.embedding_mode == "compatible"
+    offline = MemoryService(store, settings)
+    await offline.setup(load_facts=False)
+    await offline.set_goal(user_id, "sleep 8 hours")
+    try:
+        svc = MemoryService(store, remote)
+        await svc.setup()
+        assert svc.reindexed and svc.vectorizer.dims == 64
+        assert await read_embedding_meta(store) == ("fake-embed", 64)
+        hits = await svc.goals.search(user_id, "how much do I want to sleep")  # type: ignore[union-attr]
+        assert hits and hits[0][0].metric == "sleep"
+        # Second identical embedding is served from the Redis embeddings cache.
+        before = fake.calls
+        await svc.vectorizer.aembed("a sentence for the cache")
+        await svc.vectorizer.aembed("a sentence for the cache")
+        assert fake.calls == before + 1
+        async with store.aconnection() as r:
+            assert [k async for k in r.scan_iter(match="wellness:embedcache:*", count=100)]
+    finally:
+        fake.close()
+        back = MemoryService(store, settings)
+        await back.setup()
+        assert await read_embedding_meta(store) == ("offline-hash-1024", 1024)
+        assert (await back.list_goals(user_id))["count"] == 1
+        await back.forget(user_id, "all")
+        await store.aclose()
