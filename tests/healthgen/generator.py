@@ -94,12 +94,32 @@ T_SLEEP = _C + "SleepAnalysis"
 T_STAND = _C + "AppleStandHour"
 T_MINDFUL = _C + "MindfulSession"
 T_SLEEP_GOAL = "HKDataTypeSleepDurationGoal"
+T_GLUCOSE = _Q + "BloodGlucose"
+T_TEMP = _Q + "BodyTemperature"
+T_WSPEED = _Q + "WalkingSpeed"
+T_WSTEP = _Q + "WalkingStepLength"
+T_WASYM = _Q + "WalkingAsymmetryPercentage"
+T_WDS = _Q + "WalkingDoubleSupportPercentage"
+T_STEADY = _Q + "AppleWalkingSteadiness"
+T_DAYLIGHT = _Q + "TimeInDaylight"
+T_ENV_AUDIO = _Q + "EnvironmentalAudioExposure"
+T_HP_AUDIO = _Q + "HeadphoneAudioExposure"
+T_STAND_TIME = _Q + "AppleStandTime"
+T_HIGH_HR = _C + "HighHeartRateEvent"
+T_HANDWASH = _C + "HandwashingEvent"
+T_MOOD = _C + "StateOfMind"
 SLEEP_PREFIX = "HKCategoryValueSleepAnalysis"
 
 # Importer's cumulative dedup set (data-model §1).
 CUMULATIVE = {T_STEPS, T_DIST, T_AE, T_BASAL, T_FLIGHTS, T_EXERCISE,
               _Q + "DistanceCycling", _Q + "AppleStandTime", _Q + "PushCount",
               _Q + "SwimmingStrokeCount"}
+
+# Types with a per-day rollup in GroundTruth.metric_daily (unambiguous canonical units).
+DAILY_TYPES = {T_HR, T_RHR, T_WHR, T_HRV, T_VO2, T_RESP, T_SPO2, T_MASS, T_BMI, T_FAT,
+               T_HEIGHT, T_GLUCOSE, T_TEMP, T_WSPEED, T_SYS, T_DIA, T_KCAL_IN, T_PROTEIN,
+               T_CARBS, T_ENV_AUDIO, T_HP_AUDIO, T_STEPS, T_DIST, T_AE, T_BASAL, T_FLIGHTS,
+               T_EXERCISE, T_STAND_TIME}
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -133,7 +153,9 @@ class GenConfig:
     include_dup_manual: bool = True  # one manual BodyMass entry written 3x identically
     malformed_dtd: bool = False  # iOS 16 / v12 unclosed <!ATTLIST VisionPrescription
     xml_name: str = "export.xml"
-    include_me: bool = True
+    include_me: bool = True  # False: no <Me> element (sanitized exports)
+    me_dob: str = "1990-12-06"  # "" reproduces an unset date of birth
+    side_files: bool = True  # ClinicalRecord/Audiogram/VisionPrescription (+ zip side files)
 
     def validate(self) -> None:
         if self.unit_profile not in ("us", "metric", "kj"):
@@ -162,6 +184,12 @@ class GroundTruth:
     active_kcal_naive_by_day: dict[str, float] = field(default_factory=dict)
     basal_kcal_by_day: dict[str, float] = field(default_factory=dict)
     partial_overlap: dict = field(default_factory=dict)
+    # Per type and local day, canonical units (metric_units). Discrete types:
+    # n = readings, s = sum, lo/hi = min/max, l = value of the latest-start reading.
+    # Cumulative types: n = records of any source starting that day (exact duplicates
+    # removed), s = the deduplicated total (same numbers as steps_by_day & co).
+    metric_daily: dict[str, dict[str, dict]] = field(default_factory=dict)
+    metric_units: dict[str, str] = field(default_factory=dict)
     # Counts: top-level <Record> elements per type after exact-duplicate removal.
     # Records nested in a <Correlation> are NOT included (their top-level twins are).
     records_by_type: dict[str, int] = field(default_factory=dict)
@@ -236,12 +264,19 @@ _WATCH = _Source(SOURCE_WATCH, "10.3", "watch", "Watch",
 _PHONE = _Source(SOURCE_PHONE, "17.3", "phone", "iPhone",
                  "&gt;, name:iPhone, manufacturer:Apple Inc., model:iPhone, "
                  "hardware:iPhone15,2, software:17.3&gt;")
-_EMOJI = _Source(SOURCE_EMOJI, "3.2", "app")
+_WATCH_TAIL_NEW = ("&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch, "
+                   "hardware:Watch6,2, software:11.1, creation date:2024-09-16 06:10:41 +0000&gt;")
+# Headphone audio is written by the iPhone with the AirPods as device: another source key.
+_AIRPODS = _Source(SOURCE_PHONE, "17.3", "phone", "0x2014",
+                   "&gt;, name:AirPods Pro, manufacturer:Apple Inc., model:0x2014, "
+                   "hardware:0x2014, software:6A326, localIdentifier:5D2C1D0C-6F2B-4A7E-9A3B-"
+                   "0C7D4E3F9A11&gt;")
+_EMOJI = _Source(SOURCE_EMOJI, None, "app")  # no sourceVersion, no device
 _MFP = _Source(SOURCE_MFP, "24.1.0", "app")
 _AUTOSLEEP = _Source(SOURCE_AUTOSLEEP, "6.9.1", "app")
 _HEALTH = _Source(SOURCE_HEALTH, "17.3", "app")
 _STRAVA = _Source(SOURCE_STRAVA, "355.0", "app")
-_ALL_SOURCES = [_WATCH, _PHONE, _EMOJI, _MFP, _AUTOSLEEP, _HEALTH, _STRAVA]
+_ALL_SOURCES = [_WATCH, _PHONE, _AIRPODS, _EMOJI, _MFP, _AUTOSLEEP, _HEALTH, _STRAVA]
 
 # ---------------------------------------------------------------------------------------
 # Output sink
@@ -297,6 +332,37 @@ def _to_kcal(v: float, unit: str) -> float:
 
 def _to_kg(v: float, unit: str) -> float:
     return v * LB_TO_KG if unit == "lb" else v
+
+
+GLUCOSE_MMOL = "mmol<180.1558800000541>/L"
+_CANON_FACTORS: dict[str, tuple[str, float]] = {
+    "lb": ("kg", LB_TO_KG), "kg": ("kg", 1.0),
+    "mi": ("km", MI_TO_KM), "km": ("km", 1.0), "m": ("km", 0.001),
+    "Cal": ("kcal", 1.0), "kcal": ("kcal", 1.0), "kJ": ("kcal", 1 / KJ_PER_KCAL),
+    "%": ("%", 100.0),
+    GLUCOSE_MMOL: ("mg/dL", 18.01558800000541), "mg/dL": ("mg/dL", 1.0),
+    "mi/hr": ("km/hr", MI_TO_KM), "km/hr": ("km/hr", 1.0),
+}
+
+
+def canonical(typ: str, value: float, unit: str | None) -> tuple[float, str | None]:
+    """(value, unit) in the canonical units of data-model §1 (height in cm, temps in degC)."""
+    if unit is None:
+        return value, None
+    if typ.endswith("Height"):
+        if unit == "ft":
+            return value * FT_TO_CM, "cm"
+        if unit == "in":
+            return value * 2.54, "cm"
+        if unit == "m":
+            return value * 100, "cm"
+        return value, unit
+    if unit == "degF":
+        return (value - 32) * 5 / 9, "degC"
+    f = _CANON_FACTORS.get(unit)
+    if f is None:
+        return value, unit
+    return value * f[1], f[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -406,6 +472,10 @@ class _Gen:
         self.ae: dict[int, float] = defaultdict(float)
         self.ae_naive: dict[int, float] = defaultdict(float)
         self.basal: dict[int, float] = defaultdict(float)
+        self.md: dict[str, dict[int, list]] = defaultdict(dict)  # discrete daily rollups
+        self.cn: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.csum: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        self.munits: dict[str, str] = {}
         self.nested = 0
         self.dups = 0
         self.corr_counts: dict[str, int] = defaultdict(int)
@@ -421,6 +491,9 @@ class _Gen:
         # Below scale 0.1 the fixed per-day content thins out too, so a one-day export can
         # be fixture-sized (~20-30 KB). At scale >= 0.1 the output does not depend on this.
         self.lite = cfg.scale < 0.1
+        self.watch_updated = False
+        self.other_elements: dict[str, int] = defaultdict(int)
+        self.side: list[tuple[str, str]] = []  # (zip path under the export folder, text)
         self.interval_done = False
         self.thirdparty_done = False
         self.route_written = False
@@ -475,11 +548,18 @@ class _Gen:
     def addr(self) -> int:
         return 0x280000000 + self.rng.getrandbits(28)
 
+    def tail(self, src: _Source) -> str:
+        """Device text after the address; the Watch is updated (newer watchOS adds a
+        ``creation date:`` field) half-way through the range — same source key."""
+        if src is _WATCH and self.watch_updated:
+            return _WATCH_TAIL_NEW
+        return src.device_tail or ""
+
     def tpl(self, typ: str, src: _Source, unit: str | None, children: str | None = None) -> str:
         """A %-template: (addr?) creation start end value — per type/source/unit."""
         s = f' <Record type="{typ}" {src.head()}'
         if src.device_tail:
-            s += ' device="&lt;&lt;HKDevice: 0x%x' + src.device_tail + '"'
+            s += ' device="&lt;&lt;HKDevice: 0x%x' + self.tail(src) + '"'
         if unit is not None:
             s += f' unit="{unit}"'
         s += ' creationDate="%s" startDate="%s" endDate="%s" value="%s"'
@@ -494,9 +574,9 @@ class _Gen:
         """A single Record element (slow path for the low-volume types)."""
         parts = [f'{indent}<Record type="{typ}" {src.head()}']
         if src.device_tail:
-            parts.append(f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{src.device_tail}"')
+            parts.append(f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{self.tail(src)}"')
         if unit is not None:
-            parts.append(f' unit="{unit}"')
+            parts.append(f' unit="{_esc(unit)}"')
         parts.append(f' creationDate="{self.ts(created if created is not None else end + 60)}"'
                      f' startDate="{self.ts(start)}" endDate="{self.ts(end)}"')
         if value is not None:
@@ -510,7 +590,35 @@ class _Gen:
         if count:
             self.counts[typ] += 1
             self.src_counts[src.key] += 1
+            if value is not None and typ in DAILY_TYPES:
+                tz = next((v for k, v in meta if k == "HKTimeZone"), None)
+                day = (self.pday(start) if tz is None else
+                       self.zday(start, ZoneInfo(tz)).toordinal() - EPOCH_ORD)
+                cv, cu = canonical(typ, float(value), unit)
+                if cu is not None:
+                    self.munits[typ] = cu
+                if typ in CUMULATIVE:
+                    self.cn[typ][day] += 1
+                    self.csum[typ][day] += cv
+                else:
+                    self.dacc(typ, day, cv, start)
         return "".join(parts)
+
+    def dacc(self, typ: str, day: int, v: float, t: int) -> None:
+        """Add one discrete reading to the daily rollup (n, sum, lo, hi, last)."""
+        a = self.md[typ].get(day)
+        if a is None:
+            self.md[typ][day] = [1, v, v, v, t, v]
+            return
+        a[0] += 1
+        a[1] += v
+        if v < a[2]:
+            a[2] = v
+        if v > a[3]:
+            a[3] = v
+        if t >= a[4]:
+            a[4] = t
+            a[5] = v
 
     # ---- header ----------------------------------------------------------------------
 
@@ -521,7 +629,7 @@ class _Gen:
              f'<HealthData locale="{cfg.locale}">\n',
              f' <ExportDate value="{self.ts(export_ts)}"/>\n']
         if cfg.include_me:
-            me = (' <Me HKCharacteristicTypeIdentifierDateOfBirth="1990-12-06"'
+            me = (f' <Me HKCharacteristicTypeIdentifierDateOfBirth="{cfg.me_dob}"'
                   ' HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexFemale"'
                   ' HKCharacteristicTypeIdentifierBloodType="HKBloodTypeNotSet"'
                   ' HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"')
@@ -547,6 +655,7 @@ class _Gen:
             we = int(datetime.combine(d + timedelta(days=1), time(0), z).timestamp())
             if prev_end is not None and ws < prev_end:
                 ws = prev_end  # flying west->east: the day starts when the previous ended
+            self.watch_updated = i >= cfg.days // 2
             self.day(sink, i, d, z, ws, we, zone_changed=prev_zone is not None and z is not prev_zone)
             prev_end = we
             prev_zone = z
@@ -632,6 +741,7 @@ class _Gen:
         km = MI_TO_KM if du == "mi" else 1.0
         inv_e = 1.0 / energy_k
         off = self.off
+        n_st, n_di, n_ae = self.cn[T_STEPS], self.cn[T_DIST], self.cn[T_AE]
         for k in range(n):
             s0 = lo + k * slot
             a = int(slot * 0.1 * rnd())
@@ -652,6 +762,8 @@ class _Gen:
             di_w.append(dist_w % (0x280000000 + addr_bits(28), created, sbs, sbe, dist_raw))
             steps_acc[day] += steps
             steps_naive[day] += steps
+            n_st[day] += 1
+            n_di[day] += 1
             dist_acc[day] += dist_v
             dist_naive[day] += dist_v
             # Watch active energy tiles the bout in 3 contiguous pieces.
@@ -668,6 +780,7 @@ class _Gen:
                 en_w.append(ae_w % (0x280000000 + addr_bits(28), created, ts(a0), ts(a1), v))
                 ae_acc[(a0 + off) // 86400] += kc
                 ae_naive[(a0 + off) // 86400] += kc
+                n_ae[(a0 + off) // 86400] += 1
             if rnd() < 0.85:  # iPhone counted the same bout
                 ps = max(1, int(steps * (0.8 + 0.25 * rnd())))
                 pd = dist_fmt % (ps * stride / km)
@@ -675,10 +788,13 @@ class _Gen:
                 di_p.append(dist_p % (0x280000000 + addr_bits(28), created, sbs, sbe, pd))
                 steps_naive[day] += ps
                 dist_naive[day] += float(pd) * km
+                n_st[day] += 1
+                n_di[day] += 1
             if rnd() < 0.6:  # iPhone energy over the whole bout: fully covered by Watch tiles
                 v = "%.3f" % (bout_kcal * (0.7 + 0.4 * rnd()) * energy_k)
                 en_p.append(ae_p % (0x280000000 + addr_bits(28), created, sbs, sbe, v))
                 ae_naive[day] += float(v) * inv_e
+                n_ae[day] += 1
             # Sedentary Watch energy after the bout, inside this slot.
             tail0 = be + 30
             tail1 = s0 + slot - 30
@@ -690,6 +806,7 @@ class _Gen:
                 kc = float(v) * inv_e
                 ae_acc[(tail0 + off) // 86400] += kc
                 ae_naive[(tail0 + off) // 86400] += kc
+                n_ae[(tail0 + off) // 86400] += 1
             # App steps in the gap after the bout (no overlap with Watch or iPhone steps).
             if want_partial and k >= 1 and L >= 120 and slot - a - L >= 400:
                 want_partial = False
@@ -704,6 +821,8 @@ class _Gen:
                 steps_naive[gday] += sv
                 dist_acc[gday] += float(dv) * km / 2
                 dist_naive[gday] += float(dv) * km
+                n_st[gday] += 1
+                n_di[gday] += 1
                 self.truth.partial_overlap = {
                     "date": date.fromordinal(gday + EPOCH_ORD).isoformat(),
                     "source": SOURCE_EMOJI,
@@ -728,6 +847,8 @@ class _Gen:
                     steps_naive[gday] += sv
                     dist_acc[gday] += float(dv) * km
                     dist_naive[gday] += float(dv) * km
+                    n_st[gday] += 1
+                    n_di[gday] += 1
         self.seen(lo, hi)
         for typ, src, lst in ((T_STEPS, _WATCH, st_w), (T_STEPS, _PHONE, st_p),
                               (T_STEPS, _EMOJI, st_a), (T_DIST, _WATCH, di_w),
@@ -747,12 +868,14 @@ class _Gen:
         tpl = self.tpl(T_BASAL, _WATCH, eu)
         ts, off, rnd, bits = self.ts, self.off, rng.random, rng.getrandbits
         acc = self.basal
+        n_b = self.cn[T_BASAL]
         for k in range(n):
             a0 = ws + k * step
             a1 = a0 + step if k < n - 1 else we
             v = "%.3f" % ((a1 - a0) / 60 * (0.95 + 0.2 * rnd()) * ek)
             out.append(tpl % (0x280000000 + bits(28), ts(a1 + 120), ts(a0), ts(a1), v))
             acc[(a0 + off) // 86400] += float(v) / ek
+            n_b[(a0 + off) // 86400] += 1
         self.counts[T_BASAL] += n
         self.src_counts[_WATCH.key] += n
 
@@ -764,6 +887,7 @@ class _Gen:
         child = '  <MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="%s"/>\n'
         tpl = self.tpl(T_HR, _WATCH, "count/min", child)
         ts, rnd, bits = self.ts, rng.random, rng.getrandbits
+        dacc, off = self.dacc, self.off
         span = we - ws
         step = span / n
         cnt = 0
@@ -772,8 +896,9 @@ class _Gen:
             if any(b0 <= t <= b1 for b0, b1 in busy):
                 continue
             sd = ts(t)
-            out.append(tpl % (0x280000000 + bits(28), ts(t + 300), sd, sd,
-                              55 + int(45 * rnd()), int(3 * rnd())))
+            v = 55 + int(45 * rnd())
+            out.append(tpl % (0x280000000 + bits(28), ts(t + 300), sd, sd, v, int(3 * rnd())))
+            dacc(T_HR, (t + off) // 86400, float(v), t)
             cnt += 1
         self.counts[T_HR] += cnt
         self.src_counts[_WATCH.key] += cnt
@@ -823,7 +948,7 @@ class _Gen:
                            "AsleepREM" if r < 0.9 else "Awake")
                     dur = 30 * rng.randint(4 if val == "Awake" else 10, 20 if val == "Awake" else 80)
                     if self.lite:
-                        dur *= 3
+                        dur *= 4
                 elif mode_watch == "asleep":
                     val = "Asleep" if rng.random() < 0.85 else "Awake"
                     dur = 30 * rng.randint(20, 160)
@@ -868,7 +993,7 @@ class _Gen:
     def plan_workouts(self, i: int, d: date, z: ZoneInfo, ws: int, we: int) -> list[dict]:
         """~4 per week, evenings (so in the US the UTC day is the next day)."""
         rng = self.rng
-        if rng.random() >= 4 / 7:
+        if rng.random() >= 4 / 7 or (self.lite and i % 2 == 0):
             return []
         kinds = ["Running", "Walking", "Cycling", "TraditionalStrengthTraining", "Yoga",
                  "HighIntensityIntervalTraining", "Swimming"]
@@ -903,7 +1028,7 @@ class _Gen:
         """Watch HR samples strictly inside the workout window."""
         rng = self.rng
         s, e = w["start"], w["end"]
-        n = max(5, (e - s) // 300)
+        n = 3 if self.lite else max(5, (e - s) // 300)
         step = (e - s) / (n + 1)
         base = 95 if w["kind"] in ("Yoga", "TraditionalStrengthTraining") else 125
         child = '  <MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="2"/>\n'
@@ -912,6 +1037,7 @@ class _Gen:
             t = s + int(k * step)
             v = base + rng.randint(-20, 35)
             w["hr"].append(v)
+            self.dacc(T_HR, self.pday(t), float(v), t)
             out.append(tpl % (self.addr(), self.ts(t + 60), self.ts(t), self.ts(t), v))
         self.counts[T_HR] += n
         self.src_counts[_WATCH.key] += n
@@ -944,7 +1070,7 @@ class _Gen:
             attrs += f' totalEnergyBurned="{e_raw}" totalEnergyBurnedUnit="{eu}"'
         attrs += f" {src.head()}"
         if src.device_tail:
-            attrs += f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{src.device_tail}"'
+            attrs += f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{self.tail(src)}"'
         attrs += f' creationDate="{ts(e + 30)}" startDate="{ts(s)}" endDate="{ts(e)}">\n'
         lines.append(attrs)
         md: list[tuple[str, str]] = []
@@ -958,7 +1084,8 @@ class _Gen:
                 temp = f"{45 + rng.randint(0, 40)} degF" if u["temp"] == "degF" else \
                     f"{5 + rng.randint(0, 25)} degC"
                 md.append(("HKWeatherTemperature", temp))
-                md.append(("HKWeatherHumidity", f"{rng.randint(30, 100) * 100} %"))
+                hum = rng.randint(30, 100)  # old exports "96 %", recent ones scaled: "9600 %"
+                md.append(("HKWeatherHumidity", f"{hum} %" if style == "old" else f"{hum * 100} %"))
                 md.append(("HKElevationAscended", f"{rng.randint(100, 9000)} cm"))
         else:
             md.append(("Strava Activity ID", str(rng.getrandbits(40))))
@@ -1115,12 +1242,14 @@ class _Gen:
             out.append(ex_tpl_s % (self.addr(), self.ts(t + 70), self.ts(t), self.ts(t + 60), 1))
             self.counts[T_EXERCISE] += 1
             self.src_counts[_WATCH.key] += 1
+            self.cn[T_EXERCISE][self.pday(t)] += 1
+            self.csum[T_EXERCISE][self.pday(t)] += 1.0
         for k in range(1 if self.lite else rng.randint(1, 4)):
             t = s0 + 5400 + k * 2700
             if t >= we - 400:
                 break
             out.append(self.rec(T_FLIGHTS, _PHONE, t, t + 300, str(rng.randint(1, 4)), "count"))
-        for h in range(8, 22, 4 if self.lite else 1):
+        for h in range(8, 22, 7 if self.lite else 1):
             t = self.local(d, h, 0, z)
             if t < ws or t + 3600 > we:
                 continue
@@ -1139,6 +1268,8 @@ class _Gen:
                                 meta=[("HKWasUserEntered", "1")]))
             out.append(self.rec(T_FAT, _HEALTH, t, t, f"{rng.uniform(0.2, 0.27):.3f}", "%",
                                 meta=[("HKWasUserEntered", "1")]))
+        if not self.lite:
+            self.more_metrics(out, i, d, z, ws, we, t_morning)
         if i % 10 == 5:
             t = t_morning + 1800
             out.append(self.rec(T_MINDFUL, _WATCH, t, t + 600))
@@ -1149,6 +1280,73 @@ class _Gen:
         if ws < lunch < we - 60:
             self.food(out, lunch)
         self.seen(ws, we - 1)
+
+    def more_metrics(self, out: list[str], i: int, d: date, z: ZoneInfo, ws: int, we: int,
+                     t0: int) -> None:
+        """The long tail of types (a few records each): walking metrics, audio, glucose,
+        temperature, daylight, stand time, events without value, state of mind."""
+        rng, us = self.rng, self.cfg.unit_profile == "us"
+        rec = self.rec
+
+        def at(h: float) -> int | None:
+            t = t0 + int(h * 3600)
+            return t if ws <= t < we - 3600 else None
+
+        for k in range(2):
+            t = at(2 + 5 * k)
+            if t is None:
+                continue
+            kmh = rng.uniform(3.8, 5.4)
+            out.append(rec(T_WSPEED, _PHONE, t, t + 20,
+                           f"{kmh / MI_TO_KM:.4f}" if us else f"{kmh:.3f}",
+                           "mi/hr" if us else "km/hr"))
+            cm = rng.uniform(62, 74)
+            out.append(rec(T_WSTEP, _PHONE, t, t + 20, f"{cm / 2.54:.3f}" if us else f"{cm:.1f}",
+                           "in" if us else "cm"))
+        t = at(3)
+        if t is not None:
+            out.append(rec(T_WASYM, _PHONE, t, t + 30, f"{rng.uniform(0, 0.06):.3f}", "%"))
+            out.append(rec(T_WDS, _PHONE, t + 60, t + 90, f"{rng.uniform(0.24, 0.32):.3f}", "%"))
+        if i % 7 == 6 and at(4) is not None:
+            t = at(4)
+            out.append(rec(T_STEADY, _PHONE, t - 7 * 86400, t, f"{rng.uniform(0.8, 1):.2f}", "%"))
+        for k in range(2):
+            t = at(3 + 4 * k)
+            if t is not None:
+                out.append(rec(T_DAYLIGHT, _WATCH, t, t + 600, str(rng.randint(3, 10)), "min"))
+                out.append(rec(T_STAND_TIME, _WATCH, t + 900, t + 1200, str(rng.randint(1, 5)),
+                               "min"))
+        for k in range(3):
+            t = at(1 + 3.5 * k)
+            if t is not None:
+                out.append(rec(T_ENV_AUDIO, _WATCH, t, t + 1800, f"{rng.uniform(45, 80):.4f}",
+                               "dBASPL"))
+        t = at(9)
+        if t is not None:
+            out.append(rec(T_HP_AUDIO, _AIRPODS, t, t + 1200, f"{rng.uniform(55, 75):.4f}",
+                           "dBASPL"))
+        t = at(5)
+        if t is not None:
+            out.append(rec(T_HANDWASH, _WATCH, t, t + 22))
+        if i % 3 == 0 and (t := at(0.5)) is not None:
+            mg = rng.uniform(82, 118)
+            raw, unit = (f"{mg:.0f}", "mg/dL") if us else (f"{mg / 18.01558800000541:.2f}",
+                                                            GLUCOSE_MMOL)
+            out.append(rec(T_GLUCOSE, _HEALTH, t, t, raw, unit, meta=[("HKWasUserEntered", "1"),
+                                                                     ("HKBloodGlucoseMealTime", "1")]))
+        if i % 5 == 2 and (t := at(0.7)) is not None:
+            c = rng.uniform(36.3, 37.2)
+            out.append(rec(T_TEMP, _HEALTH, t, t, f"{c * 9 / 5 + 32:.1f}" if us else f"{c:.2f}",
+                           "degF" if us else "degC", meta=[("HKWasUserEntered", "1")]))
+        if i == min(5, self.cfg.days - 1) and (t := at(6)) is not None:
+            out.append(rec(T_HIGH_HR, _WATCH, t, t + 600, "HKCategoryValueNotApplicable",
+                           meta=[("HKHeartRateEventThreshold", "120 count/min")]))
+        if self.v >= 13 and i % 3 == 1 and (t := at(8)) is not None:
+            out.append(rec(T_MOOD, _PHONE, t, t, None,
+                           meta=[("HKStateOfMindKind", "1"),
+                                 ("HKStateOfMindValence", f"{rng.uniform(-1, 1):.3f}"),
+                                 ("HKStateOfMindLabels", "Calm"),
+                                 ("HKStateOfMindLabels", "Grateful")]))
 
     def day_iso(self, t: int) -> str:
         return date.fromordinal(self.pday(t) + EPOCH_ORD).isoformat()
@@ -1317,6 +1515,26 @@ class _Gen:
         tr.nested_correlation_records = self.nested
         tr.raw_record_elements = tr.raw_top_level_records + self.nested
         tr.correlations_by_type = dict(sorted(self.corr_counts.items()))
+        dedup_sums = {T_STEPS: self.steps, T_DIST: self.dist, T_AE: self.ae, T_BASAL: self.basal}
+        md: dict[str, dict[str, dict]] = {}
+        for typ in sorted(set(self.md) | set(self.cn)):
+            rows: dict[str, dict] = {}
+            if typ in CUMULATIVE:
+                sums = dedup_sums.get(typ, self.csum[typ])
+                for dn in sorted(self.cn[typ]):
+                    rows[date.fromordinal(dn + EPOCH_ORD).isoformat()] = {
+                        "n": self.cn[typ][dn], "s": round(sums.get(dn, 0.0), 9)}
+            else:
+                for dn in sorted(self.md[typ]):
+                    n_, s_, lo_, hi_, _, last_ = self.md[typ][dn]
+                    rows[date.fromordinal(dn + EPOCH_ORD).isoformat()] = {
+                        "n": n_, "s": round(s_, 9), "lo": lo_, "hi": hi_, "l": last_}
+            md[typ] = rows
+        tr.metric_daily = md
+        units = {T_STEPS: "count", T_DIST: "km", T_AE: "kcal", T_BASAL: "kcal",
+                 T_HR: "count/min", T_EXERCISE: "min"}
+        units.update(self.munits)
+        tr.metric_units = {k: units[k] for k in sorted(md) if k in units}
         tr.workouts.sort(key=lambda w: w["start_utc"])
         wd: dict[str, int] = defaultdict(int)
         wt: dict[str, int] = defaultdict(int)

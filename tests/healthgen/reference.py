@@ -28,13 +28,24 @@ _TO_KCAL = {"kcal": 1.0, "Cal": 1.0, "kJ": 1 / 4.184}
 _TO_KG = {"kg": 1.0, "lb": 0.45359237}
 
 
-def canonical(value: float, unit: str | None) -> float:
+def canonical(value: float, unit: str | None, typ: str = "") -> float:
+    """data-model §1 canonical units: kg, km (height cm), kcal, degC, mg/dL, % (x100)."""
+    if typ.endswith("Height"):
+        return value * {"ft": 30.48, "in": 2.54, "m": 100.0}.get(unit or "", 1.0)
     if unit in _TO_KM:
         return value * _TO_KM[unit]
     if unit in _TO_KCAL:
         return value * _TO_KCAL[unit]
     if unit in _TO_KG:
         return value * _TO_KG[unit]
+    if unit == "%":
+        return value * 100
+    if unit == "degF":
+        return (value - 32) / 1.8
+    if unit == "mmol<180.1558800000541>/L":
+        return value * 18.01558800000541
+    if unit == "mi/hr":
+        return value * 1.609344
     return value
 
 
@@ -186,6 +197,32 @@ def compute(source: str | Path | IO[bytes]) -> dict:
     ae, ae_naive = dedup(_Q + "ActiveEnergyBurned")
     basal, _ = dedup(_Q + "BasalEnergyBurned")
 
+    # Per-type daily rollups for the types the generator reports.
+    from .generator import DAILY_TYPES  # the selection only; the numbers are ours
+    metric_daily: dict[str, dict[str, dict]] = {}
+    for typ in sorted(DAILY_TYPES):
+        rows = [r for r in uniq if r["type"] == typ and r["num"] is not None]
+        if not rows:
+            continue
+        out: dict[str, dict] = {}
+        if typ in CUMULATIVE:
+            kept, _n = dedup(typ)
+            for r in rows:
+                out.setdefault(lday(r), {"n": 0, "s": 0.0})["n"] += 1
+            for d in out:
+                out[d]["s"] = kept.get(d, 0.0)
+        else:
+            for r in sorted(rows, key=lambda r: r["start"]):
+                v = canonical(r["num"], r["unit"], typ)
+                a = out.setdefault(lday(r), {"n": 0, "s": 0.0, "lo": v, "hi": v, "l": v})
+                a["n"] += 1
+                a["s"] += v
+                a["lo"], a["hi"], a["l"] = min(a["lo"], v), max(a["hi"], v), v
+        metric_daily[typ] = out
+    per_source: dict[str, int] = defaultdict(int)
+    for r in uniq:
+        per_source[r["key"]] += 1
+
     # Sleep nights.
     sleep_rows = [r for r in uniq if r["type"] == "HKCategoryTypeIdentifierSleepAnalysis"]
     nights: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
@@ -278,5 +315,7 @@ def compute(source: str | Path | IO[bytes]) -> dict:
         "weight_kg_by_day": {k: v[1] for k, v in weight.items()},
         "resting_hr_by_day": rhr,
         "activity_days": sorted(summaries),
+        "metric_daily": metric_daily,
+        "records_by_source": dict(per_source),
         "date_range": {"start": days[0], "end": days[-1]} if days else {},
     }

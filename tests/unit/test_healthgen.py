@@ -119,6 +119,14 @@ def test_truth_matches_reference(name: str) -> None:
             ok = _close(a[k], v) if isinstance(v, float) or v is None else a[k] == v
             assert ok, (a["date"], k, a[k], v)
     assert sorted(g.activity_by_day) == r["activity_days"]
+    assert set(g.metric_daily) == set(r["metric_daily"])
+    for typ, rows in r["metric_daily"].items():
+        assert set(g.metric_daily[typ]) == set(rows), typ
+        for day, ref in rows.items():
+            mine = g.metric_daily[typ][day]
+            assert set(mine) == set(ref), (typ, day)
+            assert all(_close(mine[k], ref[k]) for k in ref), (typ, day, mine, ref)
+    assert {s["key"]: s["records"] for s in g.sources if s["records"]} == r["records_by_source"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +229,7 @@ def test_can_match_fixture_sizes(fixture: str) -> None:
     target = p.stat().st_size
     cfg = config_for_size(target)
     n = measure(cfg)
-    assert 0.7 * target <= n <= 1.35 * target, (target, n, cfg)
+    assert 0.65 * target <= n <= 1.5 * target, (target, n, cfg)
 
 
 def test_zip_layouts_and_members(tmp_path: Path) -> None:
