@@ -79,7 +79,7 @@ class Collector:
         self.cols: dict[str, _Columns] = {}
         self.warnings: Counter[str] = Counter()
         self.sleep: list[Segment] = []
-        self._sleep_seen: set[tuple[int, float, float, str]] = set()
+        self._sleep_seen: set[tuple[str, float, float, str]] = set()
         self.workouts: list[Workout] = []
         self.activities: dict[str, ActivitySummary] = {}
         self.correlations: Counter[str] = Counter()
@@ -119,7 +119,7 @@ class Collector:
             ident = hash(("sync", sid, meta.get("HKMetadataKeySyncVersion"))) if sid else \
                 hash(("ext", meta["HKExternalUUID"]))
         else:
-            ident = hash((rec.source, rec.start, rec.end, value))
+            ident = hash((self.sources.sources[rec.source].key, rec.start, rec.end, value))
         c.ident.append(ident)
         if c.latest is None or rec.start >= c.latest[0]:
             c.latest = (rec.start, rec)
@@ -132,7 +132,7 @@ class Collector:
             if stage is None:
                 self.warnings["bad_value"] += 1
                 return
-            key = (rec.source, rec.start, rec.end, stage)
+            key = (self.sources.sources[rec.source].key, rec.start, rec.end, stage)
             if key in self._sleep_seen:
                 self.warnings["duplicate"] += 1
                 return
@@ -172,6 +172,65 @@ class Collector:
 
     def other_element(self, name: str) -> None:
         self.other[name] += 1
+
+    # -- parallel parsing support -------------------------------------------------------
+    def export_state(self) -> dict[str, Any]:
+        """Everything a worker process collected, in picklable form (arrays stay compact)."""
+        return {
+            "sources": [(s.key, s.name, s.kind, s.model, s.records) for s in self.sources.sources],
+            "cols": {t: (c.unit, c.start, c.end, c.value, c.src, c.day, c.ident, c.latest)
+                     for t, c in self.cols.items()},
+            "warnings": self.warnings, "sleep": self.sleep, "workouts": self.workouts,
+            "activities": self.activities, "correlations": self.correlations,
+            "other": self.other, "category_counts": self.category_counts,
+            "profile": self._profile, "export": self._export, "locale": self._locale,
+            "records_seen": self.records_seen,
+        }
+
+    def absorb(self, state: dict[str, Any]) -> None:
+        """Merge a worker's state; source indices are remapped onto this registry by key."""
+        remap = [self.sources.adopt(*src) for src in state["sources"]]
+        table = np.asarray(remap, dtype=np.int32) if remap else np.zeros(0, np.int32)
+        for t, (unit, start, end, value, src, day, ident, latest) in state["cols"].items():
+            c = self.cols.get(t)
+            if c is None:
+                c = self.cols[t] = _Columns(unit)
+            elif c.unit != unit:
+                self.warnings["unit_mismatch"] += len(start)
+                continue
+            c.start.extend(start)
+            c.end.extend(end)
+            c.value.extend(value)
+            if len(src):
+                c.src.extend(array("i", table[np.frombuffer(src, dtype=np.int32)].tobytes()))
+            c.day.extend(day)
+            c.ident.extend(ident)
+            if latest is not None:
+                latest[1].source = remap[latest[1].source]
+                if c.latest is None or latest[0] >= c.latest[0]:
+                    c.latest = latest
+        for seg in state["sleep"]:
+            key = (self.sources.sources[remap[seg.source]].key, seg.start, seg.end, seg.stage)
+            if key in self._sleep_seen:
+                self.warnings["duplicate"] += 1
+                self.category_counts[SLEEP_TYPE] -= 1
+                self.sources.sources[remap[seg.source]].records -= 1
+                continue
+            self._sleep_seen.add(key)
+            self.sleep.append(Segment(seg.start, seg.end, seg.stage, remap[seg.source],
+                                      seg.offset))
+        for w in state["workouts"]:
+            w.source = remap[w.source]
+            self.workouts.append(w)
+        self.activities.update(state["activities"])
+        self.warnings.update(state["warnings"])
+        self.correlations.update(state["correlations"])
+        self.other.update(state["other"])
+        self.category_counts.update(state["category_counts"])
+        self._profile = self._profile or state["profile"]
+        self._export = self._export or state["export"]
+        self._locale = self._locale or state["locale"]
+        self.records_seen += state["records_seen"]
 
     # -- build -------------------------------------------------------------------------
     def build(self, priority: tuple[str, ...]) -> BuildResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -23,8 +24,9 @@ from typing import Any
 import redis
 
 from wellness.config import Settings
-from wellness.healthkit.aggregate import Collector
+from wellness.healthkit.aggregate import BuildResult, Collector
 from wellness.healthkit.errors import ImportCancelled, NotHealthExport
+from wellness.healthkit.parallel import FallbackToSerial, parse_parallel
 from wellness.healthkit.parser import HealthParser
 from wellness.healthkit.reader import Limits, open_export
 from wellness.healthkit.safety import PrologFilter
@@ -108,11 +110,68 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise ImportCancelled(detail="cancelled by the user")
 
 
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+
+
+def _auto_workers(total_bytes: int | None) -> int:
+    """Two parser processes for big files on a multi-core machine, else one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cpus or 1) < 2 or not total_bytes or total_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    return 2
+
+
 def parse_export(path: str | Path, *, priority: tuple[str, ...] = (),
                  progress: Callable[[ImportProgress], None] | None = None,
                  cancel: threading.Event | None = None, limits: Limits | None = None,
-                 on_chunk: Callable[[], None] | None = None):  # noqa: ANN201
-    """Read and aggregate an export without touching Redis → (BuildResult, stats dict)."""
+                 on_chunk: Callable[[], None] | None = None,
+                 workers: int | None = None) -> tuple[BuildResult, dict[str, Any]]:
+    """Read and aggregate an export without touching Redis → (BuildResult, stats dict).
+
+    ``workers`` > 1 parses in that many processes (default: 2 for files ≥ 16 MB on a
+    multi-core machine); any doubt about the input falls back to the serial parser.
+    """
+    with open_export(path, limits) as es:
+        n = workers if workers is not None else _auto_workers(es.total_bytes)
+        if n > 1:
+            sources = SourceRegistry()
+            collector = Collector(sources)
+            prog = _Progress(progress, es.total_bytes)
+            prog(0, 0, "reading", force=True)
+
+            def report(read: int, records: int) -> None:
+                prog(read, records, "reading")
+                if on_chunk is not None:
+                    on_chunk()
+
+            try:
+                read, records, pwarn = parse_parallel(es, n, collector, cancel, report)
+            except FallbackToSerial as exc:
+                log.info("parallel parse not possible (%s); parsing serially", exc)
+            else:
+                prog(read, records, "reading", force=True)
+                return _finish(collector, pwarn, priority, es.name, es.input_bytes, read,
+                               records)
+    return _parse_serial(path, priority=priority, progress=progress, cancel=cancel,
+                         limits=limits, on_chunk=on_chunk)
+
+
+def _finish(collector: Collector, parser_warnings: Counter[str], priority: tuple[str, ...],
+            name: str, input_bytes: int, read: int, records: int
+            ) -> tuple[BuildResult, dict[str, Any]]:
+    result = collector.build(priority)
+    warnings: Counter[str] = Counter(parser_warnings)
+    warnings.update(collector.warnings)
+    warnings = Counter({k: v for k, v in warnings.items() if v})
+    stats = {"file": name, "input_bytes": input_bytes, "xml_bytes": read,
+             "records": records, "warnings": dict(sorted(warnings.items()))}
+    return result, stats
+
+
+def _parse_serial(path: str | Path, *, priority: tuple[str, ...],
+                  progress: Callable[[ImportProgress], None] | None,
+                  cancel: threading.Event | None, limits: Limits | None,
+                  on_chunk: Callable[[], None] | None) -> tuple[BuildResult, dict[str, Any]]:
     sources = SourceRegistry()
     collector = Collector(sources)
     parser = HealthParser(collector, sources)
@@ -139,12 +198,8 @@ def parse_export(path: str | Path, *, priority: tuple[str, ...] = (),
             raise NotHealthExport(detail="no HealthData root")
         prog(read, parser.records, "reading", force=True)
         name, input_bytes = es.name, es.input_bytes
-    result = collector.build(priority)
-    warnings: Counter[str] = Counter(parser.warnings)
-    warnings.update(collector.warnings)
-    stats = {"file": name, "input_bytes": input_bytes, "xml_bytes": read,
-             "records": parser.records, "warnings": dict(sorted(warnings.items()))}
-    return result, stats
+    return _finish(collector, parser.warnings, priority, name, input_bytes, read,
+                   parser.records)
 
 
 def import_export(path: str | Path, user_id: str, store: RedisStore, settings: Settings, *,

@@ -76,6 +76,16 @@ class SourceRegistry:
             self._by_raw[raw] = idx
         return idx
 
+    def adopt(self, key: str, name: str, kind: str, model: str | None, records: int) -> int:
+        """Merge a source found by another parser process; returns its index here."""
+        idx = self._by_key.get(key)
+        if idx is None:
+            idx = len(self.sources)
+            self.sources.append(Source(key, name, kind, model))
+            self._by_key[key] = idx
+        self.sources[idx].records += records
+        return idx
+
     def ranks(self, priority: tuple[str, ...] = ()) -> list[int]:
         """rank[source index] (0 = highest priority), unique per source.
 
