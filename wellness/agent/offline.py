@@ -559,6 +559,12 @@ class Planner:
             if calls:
                 return Plan(calls=calls)
             return None
+        # Same metric, other statistic ("and my highest?", "what about the average?")
+        stat = next((st for word, st in STAT_WORDS if _has(t, word)), None)
+        if stat and not metric and not has_topic:
+            calls = [(n, {**a, "stat": stat}) for n, a in data_calls if n == "metric_summary"]
+            if calls:
+                return Plan(calls=calls)
         if follow_marker and own.calls:
             return own
         return None
@@ -730,9 +736,11 @@ class Planner:
         if re.search(r"\b(which days|what days|on which|list|show|tell me about|recent|what "
                      r"workouts|which workouts|details)\b", t) or yesno:
             args = {**(rng or {"period": "last 30 days"}), **typed}
+            focus = "yesno" if yesno else ""
             if re.search(r"\b(which|what) days\b|\bon which\b|\ball\b|\bevery\b", t):
                 args["limit"] = 50
-            return Plan(calls=[("list_workouts", args)], focus="yesno" if yesno else "")
+                focus = "days"
+            return Plan(calls=[("list_workouts", args)], focus=focus)
         if metric == "ActiveEnergyBurned" or re.search(r"\b(calories|duration|minutes|hours)\b", t):
             return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}), **typed})])
         if not rng and re.search(r"\b(do i have|have i done|in total|total|ever|so far|all)\b"
@@ -872,6 +880,13 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
             text = _summary(r)
             if not text:
                 continue
+            if plan_focus == "days" and name == "list_workouts" and isinstance(
+                    r.get("workouts"), list) and r["workouts"]:
+                head = re.split(r",? most recent first|:", text, maxsplit=1)[0].rstrip(" ,.")
+                listed = sorted(r["workouts"], key=lambda w: str(w.get("start") or w.get("date")))
+                text = head + ", on " + ", ".join(
+                    f"{_nice_day(str(w.get('date', '')))} ({w.get('type', 'workout')})"
+                    for w in listed)
             if plan_focus == "yesno" and name == "list_workouts" and not r.get("error"):
                 count = r.get("count")
                 if count is None and isinstance(r.get("workouts"), list):
