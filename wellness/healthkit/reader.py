@@ -198,7 +198,17 @@ def open_export(path: str | os.PathLike[str], limits: Limits | None = None) -> I
         return
     if magic.startswith(b"\x1f\x8b"):
         gz = gzip.open(p, "rb")
-        capped = _CappedReader(gz, limits.max_uncompressed)  # type: ignore[arg-type]
+        try:
+            head = gz.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+        except (OSError, EOFError) as exc:
+            gz.close()
+            raise NotHealthExport(detail="bad gzip") from exc
+        if not looks_like_health_export(head):
+            gz.close()
+            raise NotHealthExport(detail="gzip without HealthData")
+        cap = min(limits.max_uncompressed,
+                  max(limits.ratio_min_size, int(limits.max_ratio * p.stat().st_size)))
+        capped = _CappedReader(gz, cap)  # type: ignore[arg-type]
         try:
             yield ExportStream(capped, None, p.name, p.stat().st_size)  # type: ignore[arg-type]
         finally:
@@ -206,6 +216,10 @@ def open_export(path: str | os.PathLike[str], limits: Limits | None = None) -> I
         return
     size = p.stat().st_size
     with open(p, "rb") as fh:
+        head = fh.read(SNIFF_BYTES * 16)
+        fh.seek(0)
+        if not looks_like_health_export(head):
+            raise NotHealthExport(detail="no HealthData header in the first 64 KiB")
         if size > limits.max_uncompressed:
             raise UnsafeInput("This file is larger than any Apple Health export, so it was not "
                               "imported.", detail="xml over size cap")
