@@ -437,3 +437,24 @@ async def test_openai_compatible_embeddings_with_cache_and_reindex(
         assert (await back.list_goals(user_id))["count"] == 1
         await back.forget(user_id, "all")
         await store.aclose()
+
+
+async def test_unreachable_embedding_model_degrades_instead_of_failing(
+        store: RedisStore, settings: Settings, user_id: str) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = settings.with_overrides(embedding_model="fake-embed",
+                                   embedding_base_url=f"http://127.0.0.1:{port}/v1")
+    svc = MemoryService(store, down)
+    await svc.setup()  # does not raise: the chat keeps working without memory
+    assert svc.unavailable
+    res = await _tool(svc, "list_goals", {}, user_id)
+    assert res["error"] == "memory unavailable" and "unavailable" in res["summary"]
+    assert await svc.record_turn(**(_steps_turn("steps?") | {"user_id": user_id})) is None
+    assert await svc.plan_hint("steps last week", user_id) is None
+    # The stored vectors were not touched.
+    assert await read_embedding_meta(store) == ("offline-hash-1024", 1024)
+    await store.aclose()

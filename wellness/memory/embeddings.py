@@ -139,6 +139,50 @@ class HashVectorizer(BaseVectorizer):
         return "offline-hash"
 
 
+class EmbeddingUnavailable(ValueError):
+    """The embedding server failed or timed out (its message is safe to log: no values)."""
+
+
+def _bounded_openai_class() -> type[BaseVectorizer]:
+    """``OpenAITextVectorizer`` without its tenacity retry loop (6 attempts, up to 60 s
+    apart), which would stall a chat turn for minutes when Ollama is down. The OpenAI client
+    underneath already has a timeout and one retry (see :func:`make_vectorizer`)."""
+    from redisvl.utils.vectorize import OpenAITextVectorizer
+
+    def _once(name: str) -> Any:
+        inner = getattr(OpenAITextVectorizer, name)
+        return getattr(inner, "__wrapped__", inner)
+
+    class BoundedOpenAIVectorizer(OpenAITextVectorizer):
+        def _embed(self, content: Any, **kwargs: Any) -> list[float]:
+            try:
+                return _once("_embed")(self, content, **kwargs)
+            except ValueError as exc:
+                raise EmbeddingUnavailable(str(exc)) from exc
+
+        def _embed_many(self, contents: list[Any], batch_size: int = 10,
+                        **kwargs: Any) -> list[list[float]]:
+            try:
+                return _once("_embed_many")(self, contents, batch_size, **kwargs)
+            except ValueError as exc:
+                raise EmbeddingUnavailable(str(exc)) from exc
+
+        async def _aembed(self, content: Any, **kwargs: Any) -> list[float]:
+            try:
+                return await _once("_aembed")(self, content, **kwargs)
+            except ValueError as exc:
+                raise EmbeddingUnavailable(str(exc)) from exc
+
+        async def _aembed_many(self, contents: list[Any], batch_size: int = 10,
+                               **kwargs: Any) -> list[list[float]]:
+            try:
+                return await _once("_aembed_many")(self, contents, batch_size, **kwargs)
+            except ValueError as exc:
+                raise EmbeddingUnavailable(str(exc)) from exc
+
+    return BoundedOpenAIVectorizer
+
+
 def make_embeddings_cache(store: RedisStore) -> EmbeddingsCache:
     """The Redis-backed embeddings cache (content+model → vector) shared by all indexes."""
     return EmbeddingsCache(
@@ -160,18 +204,20 @@ def make_vectorizer(settings: Settings, store: RedisStore | None = None) -> Base
     """
     if settings.embedding_mode == "offline":
         return HashVectorizer(OFFLINE_DIMS)
-    from redisvl.utils.vectorize import OpenAITextVectorizer
-
     api_config: dict[str, Any] = {
         # Local servers (Ollama, LM Studio) ignore the key but the client insists on one.
         "api_key": settings.openai_api_key or "not-needed",
+        # Fail fast when the embedding server is down instead of the client's 10-minute
+        # default; the memory service retries setup later.
+        "timeout": 20.0,
+        "max_retries": 1,
     }
     base_url = settings.embedding_base_url or settings.openai_base_url
     if base_url:
         api_config["base_url"] = base_url
     cache = make_embeddings_cache(store) if store is not None else None
-    vectorizer = OpenAITextVectorizer(model=settings.embedding_model or "", api_config=api_config,
-                                      cache=cache)
+    vectorizer = _bounded_openai_class()(model=settings.embedding_model or "",
+                                         api_config=api_config, cache=cache)
     if settings.embedding_dims and vectorizer.dims != settings.embedding_dims:
         log.warning("embedding model returns %s dims, WELLNESS_EMBEDDING_DIMS says %s; "
                     "using the model's", vectorizer.dims, settings.embedding_dims)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -57,6 +58,15 @@ from wellness.store.keys import require_user
 log = logging.getLogger(__name__)
 
 ForgetKind = Literal["goals", "facts", "patterns", "all"]
+RETRY_SETUP_S = 30.0
+
+
+class MemoryUnavailable(RuntimeError):
+    """Memory cannot be used right now (embedding model down, setup not run)."""
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
 
 
 class MemoryService:
@@ -77,6 +87,8 @@ class MemoryService:
         self.patterns: PatternStore | None = None
         self._ready = False
         self._lock: asyncio.Lock | None = None
+        self._failed_at: float | None = None
+        self.unavailable: str | None = None  # a sentence for the user when memory is down
         self.reindexed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -90,8 +102,23 @@ class MemoryService:
         """Create indexes, check the embedding model (re-embed on change), load facts."""
         if self._vectorizer is None:
             # Remote vectorizers ask the model for its dims on construction: off the loop.
-            self._vectorizer = await asyncio.to_thread(make_vectorizer, self.settings,
-                                                       self.store)
+            now = time.monotonic()
+            if self._failed_at is not None and now - self._failed_at < RETRY_SETUP_S:
+                return
+            try:
+                self._vectorizer = await asyncio.to_thread(make_vectorizer, self.settings,
+                                                           self.store)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any client/HTTP error: degrade
+                # The chat must keep working without long-term memory; retry later.
+                self._failed_at = now
+                self.unavailable = ("The embedding model is unreachable, so long-term memory "
+                                    "is unavailable right now.")
+                log.warning("memory disabled: embedding model unreachable (%s)",
+                            type(exc).__name__)
+                return
+            self._failed_at, self.unavailable = None, None
         model, dims = vectorizer_identity(self._vectorizer)
         schemas = all_schemas(dims, self.algorithm)
         self.indexes = {name: make_index(schema, self.store) for name, schema in schemas.items()}
@@ -180,7 +207,7 @@ class MemoryService:
 
     def _require(self) -> tuple[GoalStore, FactStore, PatternStore]:
         if not (self.goals and self.facts and self.patterns):
-            raise RuntimeError("MemoryService.setup() has not run")
+            raise MemoryUnavailable(self.unavailable or "Long-term memory is not ready yet.")
         return self.goals, self.facts, self.patterns
 
     # -- goals -------------------------------------------------------------------------
@@ -334,7 +361,8 @@ class MemoryService:
             await self.ensure_setup()
             _, _, patterns = self._require()
             return await patterns.record(user_id, question, tool_calls, answer, elapsed_ms)
-        except (StoreUnavailable, RedisSearchError, ValueError, TypeError, OSError) as exc:
+        except (StoreUnavailable, MemoryUnavailable, RedisSearchError, ValueError, TypeError,
+                OSError) as exc:
             log.warning("record_turn skipped: %s", type(exc).__name__)
             return None
 
@@ -352,7 +380,8 @@ class MemoryService:
                 found = await patterns.suggest(user_id, question)
             else:
                 found = await patterns.suggest_structure(question)
-        except (StoreUnavailable, RedisSearchError, ValueError, OSError) as exc:
+        except (StoreUnavailable, MemoryUnavailable, RedisSearchError, ValueError,
+                OSError) as exc:
             log.warning("plan_hint skipped: %s", type(exc).__name__)
             return None
         if not found:

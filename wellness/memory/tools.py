@@ -17,7 +17,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 
 from wellness.config import Settings
-from wellness.memory.service import MemoryService, dumps
+from wellness.memory.embeddings import EmbeddingUnavailable
+from wellness.memory.service import MemoryService, MemoryUnavailable, dumps
 from wellness.store.connection import RedisStore
 from wellness.store.errors import StoreUnavailable
 from wellness.store.keys import require_user
@@ -44,6 +45,12 @@ async def _run(service: MemoryService, config: RunnableConfig | None, fn: Any,
         result = await fn(user_id, *args, **kwargs)
     except StoreUnavailable as exc:
         return dumps({"error": "store unavailable", "summary": exc.user_message})
+    except MemoryUnavailable as exc:
+        return dumps({"error": "memory unavailable", "summary": exc.user_message})
+    except EmbeddingUnavailable:
+        return dumps({"error": "memory unavailable", "summary": (
+            "The embedding model did not answer, so I couldn't use long-term memory just "
+            "now. Try again in a moment.")})
     except ValueError as exc:
         return dumps({"error": "invalid request", "summary": str(exc)})
     return dumps(result)
