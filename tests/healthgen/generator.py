@@ -215,6 +215,9 @@ class GroundTruth:
     xml_bytes: int = 0
     routes: list[str] = field(default_factory=list)  # GPX paths referenced by workouts
     routes_written: list[str] = field(default_factory=list)  # GPX files present in the zip
+    # Top-level elements other than Record/Correlation/Workout/ActivitySummary.
+    other_elements: dict[str, int] = field(default_factory=dict)
+    side_files: list[str] = field(default_factory=list)  # extra files written into the zip
     notes: list[str] = field(default_factory=list)
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -492,6 +495,7 @@ class _Gen:
         # be fixture-sized (~20-30 KB). At scale >= 0.1 the output does not depend on this.
         self.lite = cfg.scale < 0.1
         self.watch_updated = False
+        self.planned_any = False
         self.other_elements: dict[str, int] = defaultdict(int)
         self.side: list[tuple[str, str]] = []  # (zip path under the export folder, text)
         self.interval_done = False
@@ -663,6 +667,8 @@ class _Gen:
         sink.extend(self.corr_xml)
         sink.extend(self.workouts_xml)
         sink.extend(self.summaries_xml)
+        if cfg.side_files and self.v >= 11:
+            sink.extend(self.side_elements())
         sink.add("</HealthData>\n")
         sink.flush()
         return self.finish(sink.bytes)
@@ -998,6 +1004,9 @@ class _Gen:
         kinds = ["Running", "Walking", "Cycling", "TraditionalStrengthTraining", "Yoga",
                  "HighIntensityIntervalTraining", "Swimming"]
         kind = rng.choice(kinds)
+        if not self.truth.workouts and not self.planned_any:
+            kind = "Running"  # the first workout is an outdoor run: interval + route + GPX
+        self.planned_any = True
         start = self.local(d, 18, 0, z) + 60 * rng.randint(0, 200)
         if start < ws + 3600:
             return []
@@ -1264,8 +1273,12 @@ class _Gen:
                     self.weigh(out, i, t_morning + 12 * 3600)
         if i % 7 == 3:
             t = t_morning + 900
+            # Third-party metadata quirks: keys with spaces, a repeated key.
             out.append(self.rec(T_BMI, _HEALTH, t, t, f"{rng.uniform(21.5, 23):.2f}", "count",
-                                meta=[("HKWasUserEntered", "1")]))
+                                meta=[("HKWasUserEntered", "1"),
+                                      ("Withings User Identifier", "20931"),
+                                      ("Modified Date", self.ts(t)),
+                                      ("Modified Date", self.ts(t + 5))]))
             out.append(self.rec(T_FAT, _HEALTH, t, t, f"{rng.uniform(0.2, 0.27):.3f}", "%",
                                 meta=[("HKWasUserEntered", "1")]))
         if not self.lite:
@@ -1438,9 +1451,10 @@ class _Gen:
                      (T_PROTEIN, f"{rng.uniform(15, 40):.1f}", "g"),
                      (T_CARBS, f"{rng.uniform(30, 80):.1f}", "g")]
         kids = []
+        kid_meta = [meta[0], ("meal", "lunch")]  # "meal" here, "Meal" on the correlation
         for typ, v, unit in kids_vals:
-            out.append(self.rec(typ, _MFP, t, t, v, unit, meta=meta[:1]))
-            kids.append(self.rec(typ, _MFP, t, t, v, unit, meta=meta[:1], count=False,
+            out.append(self.rec(typ, _MFP, t, t, v, unit, meta=kid_meta))
+            kids.append(self.rec(typ, _MFP, t, t, v, unit, meta=kid_meta, count=False,
                                  indent="  "))
         self.nested += len(kids)
         self.corr_counts["HKCorrelationTypeIdentifierFood"] += 1
@@ -1449,6 +1463,70 @@ class _Gen:
             f'creationDate="{self.ts(t + 40)}" startDate="{self.ts(t)}" endDate="{self.ts(t)}">\n'
             + "".join(f'  <MetadataEntry key="{k}" value="{v}"/>\n' for k, v in meta)
             + "".join(kids) + " </Correlation>\n")
+
+    def side_elements(self) -> list[str]:
+        """ClinicalRecord (DSTU2 + R4, with their JSON files), Audiogram, VisionPrescription,
+        plus one ECG CSV for the zip. The importer stores or ignores these; they must never
+        break it nor change record counts."""
+        cfg, rng = self.cfg, self.rng
+        t = int(datetime.combine(cfg.start + timedelta(days=min(3, cfg.days - 1)), time(10, 5),
+                                 self.home).timestamp())
+        out: list[str] = []
+        for rtype, fv, base in (("DiagnosticReport", "1.0.2", "DSTU2"),
+                                ("Observation", "4.0.1", "R4")):
+            rid = self.uuid()
+            path = f"/clinical-records/{rtype}-{rid}.json"
+            ident = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(40))
+            out.append(f' <ClinicalRecord type="{rtype}" identifier="{ident}" '
+                       f'sourceName="Sutter Health" sourceURL="https://fhir.example.org/api/FHIR/'
+                       f'{base}/{rtype}/{ident}" fhirVersion="{fv}" receivedDate="{self.ts(t)}" '
+                       f'resourceFilePath="{path}"/>\n')
+            body = {"resourceType": rtype, "id": ident, "status": "final",
+                    "code": {"text": "Hemoglobin A1c" if rtype == "Observation" else "Lipid panel"},
+                    "effectiveDateTime": datetime.fromtimestamp(t - 86400 * 2, timezone.utc)
+                    .isoformat()}
+            if rtype == "Observation":
+                body["valueQuantity"] = {"value": 5.3, "unit": "%"}
+            self.side.append((path.lstrip("/"), json.dumps(body, indent=1)))
+            self.other_elements["ClinicalRecord"] += 1
+        sp = []
+        for hz, l_db, r_db in ((500, 10, 5), (1000, 5, 0), (2000, 10, 10), (4000, 20, 15),
+                               (8000, 30, 25)):
+            extra = (' leftEarMasked="0" rightEarMasked="0"' if self.v >= 14 else "")
+            sp.append(f'  <SensitivityPoint frequencyValue="{hz}" frequencyUnit="Hz" '
+                      f'leftEarValue="{l_db}" leftEarUnit="dBHL" rightEarValue="{r_db}" '
+                      f'rightEarUnit="dBHL"{extra}/>\n')
+        out.append(f' <Audiogram type="HKDataTypeIdentifierAudiogram" {_HEALTH.head()} '
+                   f'creationDate="{self.ts(t + 60)}" startDate="{self.ts(t)}" '
+                   f'endDate="{self.ts(t)}">\n' + "".join(sp) + " </Audiogram>\n")
+        self.other_elements["Audiogram"] += 1
+        if self.v >= 12:
+            issued = (cfg.start + timedelta(days=min(2, cfg.days - 1))).isoformat()
+            out.append(f' <VisionPrescription type="HKVisionPrescriptionTypeGlasses" '
+                       f'dateIssued="{issued} 09:00:00 {cfg.export_offset}" '
+                       f'expirationDate="{int(issued[:4]) + 2}{issued[4:]} 09:00:00 '
+                       f'{cfg.export_offset}" brand="Zeiss">\n'
+                       '  <RightEye sphere="-1.25" sphereUnit="D" cylinder="-0.5" cylinderUnit="D"'
+                       ' axis="90" axisUnit="deg"/>\n'
+                       '  <LeftEye sphere="-1.5" sphereUnit="D" cylinder="-0.25" cylinderUnit="D"'
+                       ' axis="85" axisUnit="deg"/>\n'
+                       f'  <Attachment identifier="{self.uuid()}"/>\n'
+                       " </VisionPrescription>\n")
+            self.other_elements["VisionPrescription"] += 1
+        # One ECG recording (English labels), 512 Hz x 30 s.
+        ecg_day = datetime.fromtimestamp(t, self.home)
+        lines = ["Name,Jane Appleseed", 'Date of Birth,"Dec 6, 1990"',
+                 f"Recorded Date,{self.ts(t + 3600)}", "Classification,Sinus Rhythm",
+                 "Symptoms,", "Software Version,2", 'Device,"Watch6,2"',
+                 "Sample Rate,512 hertz", "", "Lead,Lead I", "Unit,µV", "", ""]
+        phase = 0.0
+        for _ in range(512 * 30):
+            phase += 2 * math.pi * 1.1 / 512
+            v = 400 * math.sin(phase) ** 15 + rng.uniform(-20, 20)
+            lines.append(f"{v:.3f}")
+        self.side.append((f"electrocardiograms/ecg_{ecg_day:%Y-%m-%d}.csv",
+                          "\n".join(lines) + "\n"))
+        return out
 
     def once_only(self, sink: _Sink) -> None:
         """Records that appear once: height, sleep goal, unknown future type."""
@@ -1557,6 +1635,7 @@ class _Gen:
                        "records": self.src_counts.get(s.key, 0)}
                       for s in sorted(_ALL_SOURCES, key=lambda s: s.rank)]
         tr.xml_bytes = nbytes
+        tr.other_elements = dict(sorted(self.other_elements.items()))
         tr.notes = [
             "records_by_type counts top-level <Record> elements after exact-duplicate removal;"
             " Correlation children are excluded (their top-level twins are counted).",
@@ -1640,6 +1719,9 @@ def write_zip(path: Path | str, cfg: GenConfig | None = None, layout: str = "nes
             name, text = gen.gpx
             zf.writestr(info(prefix + name), text)
             truth.routes_written.append("/" + name)
+        for name, text in gen.side:
+            zf.writestr(info(prefix + name), text)
+            truth.side_files.append("/" + name)
         if macosx_junk:
             zf.writestr(info("__MACOSX/" + prefix + "._" + cfg.xml_name), _APPLEDOUBLE)
     return truth
