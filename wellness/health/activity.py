@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import QueryContext, chart, first_last, ordinal_bounds, to_float
+from wellness.health.base import QueryContext, chart, fetch_indexed, first_last, \
+    ordinal_bounds, to_float
 from wellness.health.periods import DateRange
 
 _FIELDS = ("move_kcal", "move_goal_kcal", "exercise_min", "exercise_goal_min", "stand_hours",
@@ -27,17 +28,12 @@ async def activity_rings(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     k = ctx.keys
     lo, hi = ordinal_bounds(rng)
     async with ctx.store.aconnection() as r:
+        day_ids, rows = await fetch_indexed(r, k.activity_by_date, k.activity_day(""), _FIELDS,
+                                            lo, hi)
         pipe = r.pipeline(transaction=False)
-        pipe.zrangebyscore(k.activity_by_date, lo, hi)
         pipe.zrange(k.activity_by_date, 0, 0, withscores=True)
         pipe.zrange(k.activity_by_date, -1, -1, withscores=True)
-        day_ids, f_m, l_m = await pipe.execute()
-        rows: list[Any] = []
-        if day_ids:
-            pipe = r.pipeline(transaction=False)
-            for d in day_ids:
-                pipe.hmget(k.activity_day(d), _FIELDS)
-            rows = await pipe.execute()
+        f_m, l_m = await pipe.execute()
     first, last = first_last(f_m, l_m)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng),

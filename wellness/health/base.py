@@ -93,6 +93,56 @@ class QueryContext:
         return result
 
 
+# One round trip and one command for "every hash indexed by this zset in a range": the
+# per-command packing of a 1,500-command pipeline costs far more than the data. The hash keys
+# are derived from the zset members, so this runs on a single (non-cluster) Redis, which is
+# what docs/deploy.md supports; a server without scripting falls back to a pipeline.
+_FETCH_LUA = """
+local ids
+if ARGV[1] == 'score' then
+  ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3])
+else
+  ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3])
+end
+local prefix = ARGV[4]
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HMGET', prefix .. id, unpack(fields))
+end
+return out
+"""
+_scripting_ok: dict[str, bool] = {}
+
+
+async def fetch_indexed(r: Any, zkey: str, prefix: str, fields: Sequence[str], lo: float | int,
+                        hi: float | int, mode: str = "score"
+                        ) -> tuple[list[str], list[list[str | None]]]:
+    """Members of ``zkey`` in [lo, hi] (by score, or by reverse rank with ``mode="revrank"``)
+    and ``HMGET prefix+member fields`` for each, in one command when scripting works."""
+    import redis as _redis
+
+    if _scripting_ok.get("fetch", True):
+        try:
+            flat = await r.eval(_FETCH_LUA, 1, zkey, mode, lo, hi, prefix, *fields)
+            return [flat[i] for i in range(0, len(flat), 2)], \
+                [flat[i] for i in range(1, len(flat), 2)]
+        except _redis.ResponseError:
+            _scripting_ok["fetch"] = False
+    if mode == "score":
+        ids = await r.zrangebyscore(zkey, lo, hi)
+    else:
+        ids = await r.zrevrange(zkey, int(lo), int(hi))
+    if not ids:
+        return [], []
+    pipe = r.pipeline(transaction=False)
+    for member in ids:
+        pipe.hmget(prefix + member, list(fields))
+    return list(ids), list(await pipe.execute())
+
+
 def zrange_days(members: Sequence[tuple[str, float]] | Sequence[str]) -> list[str]:
     return [m[0] if isinstance(m, (tuple, list)) else m for m in members]
 

@@ -6,6 +6,7 @@ from raw samples, so a five-year question costs one ZRANGEBYSCORE and one HMGET.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -49,23 +50,15 @@ async def load_days(ctx: QueryContext, info: MetricInfo, rng: DateRange) -> Metr
     key = info.key or info.type
     days_key = ctx.keys.metric_days(key)
     lo, hi = ordinal_bounds(rng)
+    keys = (days_key, ctx.keys.metric_daily(key), ctx.keys.health_metric(key))
     async with ctx.store.aconnection() as r:
-        pipe = r.pipeline(transaction=False)
-        pipe.zrangebyscore(days_key, lo, hi)
-        pipe.zrange(days_key, 0, 0, withscores=True)
-        pipe.zrange(days_key, -1, -1, withscores=True)
-        pipe.get(ctx.keys.health_metric(key))
-        members, first_m, last_m, summary_raw = await pipe.execute()
-        raws: list[str | None] = []
-        if members:
-            raws = await r.hmget(ctx.keys.metric_daily(key), members)
+        members, raws, first_m, last_m, summary_raw = await _fetch_days(r, keys, lo, hi)
     first, last = first_last(first_m, last_m)
     summary = loads(summary_raw)
     if summary and summary.get("unit"):
         info = info.with_unit(summary["unit"])
     days: list[Day] = []
-    for member, raw in zip(members, raws):
-        rec = loads(raw)
+    for member, rec in zip(members, _decode_all(raws)):
         if rec is None:
             continue
         try:
@@ -77,6 +70,55 @@ async def load_days(ctx: QueryContext, info: MetricInfo, rng: DateRange) -> Metr
         days.append(Day(d, n, s, _f(rec.get("lo")), _f(rec.get("hi")), _f(rec.get("l"))))
     days.sort(key=lambda x: x.day)
     return MetricDays(info, ctx.narrow_all_time(rng, first), days, first, last, summary)
+
+
+# Range of the day zset, the matching rollups, coverage and the metric summary in one
+# command (all keys declared). Falls back to a pipeline + HMGET without scripting.
+_DAYS_LUA = """
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
+local values = {}
+if #members > 0 then values = redis.call('HMGET', KEYS[2], unpack(members)) end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local summary = redis.call('GET', KEYS[3])
+return {members, values, first, last, summary}
+"""
+_lua_ok = [True]
+
+
+async def _fetch_days(r: Any, keys: tuple[str, str, str], lo: int, hi: int
+                      ) -> tuple[list[str], list[str | None], list[Any], list[Any], str | None]:
+    import redis as _redis
+
+    if _lua_ok[0]:
+        try:
+            members, values, first, last, summary = await r.eval(_DAYS_LUA, 3, *keys, lo, hi)
+            pair = lambda flat: [(flat[0], float(flat[1]))] if flat else []  # noqa: E731
+            return members, values, pair(first), pair(last), summary or None
+        except _redis.ResponseError:
+            _lua_ok[0] = False
+    pipe = r.pipeline(transaction=False)
+    pipe.zrangebyscore(keys[0], lo, hi)
+    pipe.zrange(keys[0], 0, 0, withscores=True)
+    pipe.zrange(keys[0], -1, -1, withscores=True)
+    pipe.get(keys[2])
+    members, first_m, last_m, summary_raw = await pipe.execute()
+    raws: list[str | None] = await r.hmget(keys[1], members) if members else []
+    return members, raws, first_m, last_m, summary_raw
+
+
+def _decode_all(raws: list[str | None]) -> list[dict[str, Any] | None]:
+    """Decode many small JSON objects with one ``json.loads`` (5-10x faster than one each)."""
+    if not raws:
+        return []
+    if all(isinstance(x, str) and x.startswith("{") for x in raws):
+        try:
+            out = json.loads("[" + ",".join(raws) + "]")  # type: ignore[arg-type]
+            if len(out) == len(raws):
+                return [o if isinstance(o, dict) else None for o in out]
+        except ValueError:
+            pass
+    return [loads(x) for x in raws]
 
 
 def _f(v: Any) -> float | None:

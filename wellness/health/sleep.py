@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import MAX_POINTS, QueryContext, chart, first_last, ordinal_bounds, \
-    to_float
+from wellness.health.base import MAX_POINTS, QueryContext, chart, fetch_indexed, first_last, \
+    ordinal_bounds, to_float
 from wellness.health.periods import DateRange
 
 _FIELDS = ("date", "source", "asleep_min", "core_min", "deep_min", "rem_min",
@@ -43,17 +43,12 @@ async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     k = ctx.keys
     lo, hi = ordinal_bounds(rng)
     async with ctx.store.aconnection() as r:
+        nights_ids, rows = await fetch_indexed(r, k.sleep_by_date, k.sleep_night(""), _FIELDS,
+                                               lo, hi)
         pipe = r.pipeline(transaction=False)
-        pipe.zrangebyscore(k.sleep_by_date, lo, hi)
         pipe.zrange(k.sleep_by_date, 0, 0, withscores=True)
         pipe.zrange(k.sleep_by_date, -1, -1, withscores=True)
-        nights_ids, f_m, l_m = await pipe.execute()
-        rows: list[Any] = []
-        if nights_ids:
-            pipe = r.pipeline(transaction=False)
-            for n in nights_ids:
-                pipe.hmget(k.sleep_night(n), _FIELDS)
-            rows = await pipe.execute()
+        f_m, l_m = await pipe.execute()
     first, last = first_last(f_m, l_m)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng), "units": {"durations": "min", "efficiency": "%",

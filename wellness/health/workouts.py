@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import QueryContext, chart, to_float
+from wellness.health.base import QueryContext, chart, fetch_indexed, to_float
 from wellness.health.periods import DateRange
 
 _FIELDS = ("type", "type_raw", "start_local", "end_local", "date", "weekday", "hour",
@@ -39,6 +40,7 @@ _TYPE_ALIASES = {
 }
 
 
+@lru_cache(maxsize=512)
 def type_label(raw: str) -> str:
     """``TraditionalStrengthTraining`` → ``Traditional Strength Training``."""
     raw = (raw or "Other").replace("HKWorkoutActivityType", "")
@@ -49,6 +51,7 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
+@lru_cache(maxsize=2048)
 def type_matches(wanted: str | None, actual: str) -> bool:
     """Loose match of a requested type ("run", "strength", "HIIT") against a stored type."""
     if not wanted:
@@ -106,25 +109,30 @@ class Workout:
         return f"{self.label} on {fmt.day(self.day, today)}{at} ({', '.join(bits)})"
 
 
-def _parse(wid: str, values: list[str | None]) -> Workout | None:
-    rec = dict(zip(_FIELDS, values))
-    if not rec.get("date"):
+def _fl(v: str | None) -> float | None:
+    if not v:
         return None
     try:
-        d = date.fromisoformat(rec["date"] or "")
+        return float(v)
     except ValueError:
         return None
-    hour = to_float(rec.get("hour"))
-    return Workout(
-        wid=wid, type=rec.get("type") or rec.get("type_raw") or "Other", day=d,
-        weekday=rec.get("weekday") or _WEEKDAYS[d.weekday()],
-        hour=int(hour) if hour is not None else None,
-        start_local=rec.get("start_local") or "", end_local=rec.get("end_local") or "",
-        duration_min=to_float(rec.get("duration_min")) or 0.0,
-        energy_kcal=to_float(rec.get("energy_kcal")), distance_km=to_float(rec.get("distance_km")),
-        hr_avg=to_float(rec.get("hr_avg")), hr_min=to_float(rec.get("hr_min")),
-        hr_max=to_float(rec.get("hr_max")), source=rec.get("source") or "",
-        indoor=rec.get("indoor") or "")
+
+
+def _parse(wid: str, values: list[str | None]) -> Workout | None:
+    """One HMGET reply (``_FIELDS`` order) → Workout; hot path, so positional and plain."""
+    (type_, type_raw, start_local, end_local, day, weekday, hour, duration, energy, distance,
+     hr_avg, hr_min, hr_max, source, indoor) = values
+    if not day:
+        return None
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        return None
+    h = _fl(hour)
+    return Workout(wid, type_ or type_raw or "Other", d, weekday or _WEEKDAYS[d.weekday()],
+                   int(h) if h is not None else None, start_local or "", end_local or "",
+                   _fl(duration) or 0.0, _fl(energy), _fl(distance), _fl(hr_avg), _fl(hr_min),
+                   _fl(hr_max), source or "", indoor or "")
 
 
 async def load_workouts(ctx: QueryContext, rng: DateRange | None,
@@ -132,30 +140,17 @@ async def load_workouts(ctx: QueryContext, rng: DateRange | None,
                                                                    date | None]:
     """Workouts whose local date is in ``rng`` (all when None), oldest first, plus coverage."""
     k = ctx.keys
+    lo, hi = ("-inf", "+inf") if rng is None else ctx.utc_bounds(rng, pad_hours=15)
     async with ctx.store.aconnection() as r:
+        wids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), _FIELDS, lo, hi)
         pipe = r.pipeline(transaction=False)
-        if rng is None:
-            pipe.zrange(k.workout_by_date, 0, -1)
-        else:
-            lo, hi = ctx.utc_bounds(rng, pad_hours=15)
-            pipe.zrangebyscore(k.workout_by_date, lo, hi)
         pipe.zrange(k.workout_by_date, 0, 0, withscores=True)
         pipe.zrange(k.workout_by_date, -1, -1, withscores=True)
-        wids, first_m, last_m = await pipe.execute()
-        rows: list[Any] = []
-        if wids:
-            pipe = r.pipeline(transaction=False)
-            for wid in wids:
-                pipe.hmget(k.workout(wid), _FIELDS)
-            rows = await pipe.execute()
-        first = last = None
-        if first_m:
-            pipe = r.pipeline(transaction=False)
-            pipe.hget(k.workout(first_m[0][0]), "date")
-            pipe.hget(k.workout(last_m[0][0]), "date")
-            f_raw, l_raw = await pipe.execute()
-            first = _date(f_raw)
-            last = _date(l_raw)
+        first_m, last_m = await pipe.execute()
+    # Coverage only feeds the "your data covers" sentence: the start instant in the user's
+    # zone is close enough and saves a round trip.
+    first = _epoch_day(first_m, ctx)
+    last = _epoch_day(last_m, ctx)
     out: list[Workout] = []
     for wid, values in zip(wids, rows):
         w = _parse(wid, values)
@@ -168,6 +163,12 @@ async def load_workouts(ctx: QueryContext, rng: DateRange | None,
         out.append(w)
     out.sort(key=lambda w: (w.day, w.start_local))
     return out, first, last
+
+
+def _epoch_day(reply: list[Any], ctx: QueryContext) -> date | None:
+    if not reply:
+        return None
+    return datetime.fromtimestamp(float(reply[0][1]), ctx.tz).date()
 
 
 def _date(raw: str | None) -> date | None:
@@ -310,11 +311,8 @@ async def last_workout(ctx: QueryContext, workout_type: str | None = None) -> di
         total = await r.zcard(k.workout_by_date)
         offset, batch = 0, 25
         while offset < total and found is None:
-            wids = await r.zrevrange(k.workout_by_date, offset, offset + batch - 1)
-            pipe = r.pipeline(transaction=False)
-            for wid in wids:
-                pipe.hmget(k.workout(wid), _FIELDS)
-            rows = await pipe.execute()
+            wids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), _FIELDS,
+                                             offset, offset + batch - 1, "revrank")
             for wid, values in zip(wids, rows):
                 w = _parse(wid, values)
                 if w is not None and w.day <= ctx.today and type_matches(workout_type, w.type):
