@@ -27,6 +27,8 @@ upload_guard.install(_chainlit_app)  # 413 from Content-Length; never a 500 on e
 @cl.on_app_startup
 async def on_app_startup() -> None:
     await handlers.app_startup()
+    from wellness import diagnostics
+    diagnostics.start_if_enabled(services)  # only with WELLNESS_PROBE_FILE (load/soak tests)
 
 
 @cl.on_app_shutdown

@@ -157,7 +157,7 @@ class RedisDataLayer(BaseDataLayer):
         elif user_id and owner_id != user_id:
             log.warning("refused to move a thread to another user")
             return
-        if name is not None:
+        if name:  # Chainlit names a thread "" when its first message is only an upload
             fields["name"] = name[:200]
         if tags is not None:
             fields["tags"] = json.dumps(list(tags))
@@ -304,6 +304,11 @@ class RedisDataLayer(BaseDataLayer):
             merged["feedback"] = old["feedback"]
         if "createdAt" not in merged or not merged["createdAt"]:
             merged["createdAt"] = _now_iso()
+        if merged.get("type") == "user_message" and not await r.hget(keys.cl_thread(thread_id),
+                                                                      "name"):
+            text = " ".join(str(merged.get("output") or "").split())
+            await r.hset(keys.cl_thread(thread_id), "name",
+                         text[:80] if text else "Health data import")
         in_thread = await r.zscore(keys.cl_thread_steps(thread_id), step_id)
         pipe = r.pipeline()
         pipe.set(keys.cl_step(step_id), json.dumps(merged, default=str))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import chainlit as cl
+from chainlit.utils import utc_now
 
 from wellness.chat.charts import plotly_element, valid_chart
 
@@ -120,9 +121,13 @@ class TurnRenderer:
 
     async def tool_start(self, call_id: str, name: str, args: Any) -> None:
         await self._close_answer()
+        # A step sent without ``async with`` gets no parent; nest it under the current run
+        # (like the answer message) so it renders in order, above the answer.
+        parent = cl.context.current_step
         step = cl.Step(name=str(name)[:80] or "tool", type="tool", show_input="json",
-                       language="json")
+                       language="json", parent_id=parent.id if parent else None)
         step.input = args if isinstance(args, (dict, list)) else {"input": str(args)}
+        step.start = utc_now()
         await step.send()
         self._steps[call_id] = step
         self.outcome.tool_calls.append(str(name))
@@ -135,6 +140,7 @@ class TurnRenderer:
             step = self._steps.pop(call_id)
         step.output = step_output(data)
         step.language = "json"
+        step.end = utc_now()
         if isinstance(data, dict) and data.get("error"):
             step.is_error = True
         await step.update()

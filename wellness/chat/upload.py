@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -119,6 +120,18 @@ def _date_range(s: dict[str, Any]) -> str | None:
     return None
 
 
+_HK_PREFIX = re.compile(r"^HK(?:Quantity|Category|Correlation|DataType)?(?:TypeIdentifier)?")
+
+
+def friendly_type(name: str) -> str:
+    """``HKQuantityTypeIdentifierStepCount`` → ``Step count`` (for display only)."""
+    base = _HK_PREFIX.sub("", name) or name
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", base).split()
+    if not words:
+        return name
+    return " ".join([words[0]] + [w if w.isupper() else w.lower() for w in words[1:]])
+
+
 def _top(d: Any, n: int) -> list[tuple[str, Any]]:
     if not isinstance(d, dict):
         return []
@@ -143,13 +156,13 @@ def summary_markdown(s: dict[str, Any], file_name: str) -> str:
         lines.append(f"- Records: {fmt_int(total)}{took}")
     counts = _top(s.get("counts_by_type") or s.get("counts"), 8)
     if counts:
-        lines.append("- Most recorded: " + ", ".join(f"{inert(k, 60)} ({fmt_int(v)})"
+        lines.append("- Most recorded: " + ", ".join(f"{inert(friendly_type(k), 60)} ({fmt_int(v)})"
                                                      for k, v in counts))
     workouts = _top(s.get("workouts_by_type"), 8)
     if workouts:
         n = sum(v for _, v in workouts if isinstance(v, (int, float)))
         lines.append(f"- Workouts: {fmt_int(n)} — " + ", ".join(
-            f"{inert(k, 60)} ({fmt_int(v)})" for k, v in workouts))
+            f"{inert(friendly_type(k), 60)} ({fmt_int(v)})" for k, v in workouts))
     sources = s.get("sources")
     if isinstance(sources, dict):
         sources = [k for k, _ in _top(sources, 8)]
@@ -181,27 +194,33 @@ def _own_copy(path: str, data_dir: Path) -> tuple[str, Callable[[], None]]:
 
 
 async def import_chart(services: Any, user_id: str, summary: dict[str, Any]) -> dict | None:
-    """Daily steps (last 30 days of data) or workouts per week; else a chart of the summary."""
+    """Workouts per week (last 26 weeks of data) or daily steps (last 30 days of data).
+
+    Falls back to a bar chart of the summary's counts when the query layer can't help.
+    """
+    from datetime import date, timedelta
+
     try:
+        from wellness.health.periods import DateRange
         from wellness.health.queries import HealthQueries
     except ImportError:
         return summary_chart(summary)
     try:
-        today = services.settings.today
-        end = None
-        rng = summary.get("date_range")
-        if isinstance(rng, dict):
-            end = rng.get("end")
-        from datetime import date, timedelta
-        end_day = date.fromisoformat(str(end)[:10]) if end else (today or date.today())
-        q = HealthQueries(services.store, user_id, today=today or end_day, tz=services.settings.tz)
-        counts = summary.get("workouts_by_type")
-        if isinstance(counts, dict) and counts:
-            res = await q.workout_summary(start=(end_day - timedelta(weeks=26)).isoformat(),
-                                          end=end_day.isoformat(), group_by="week")
+        rng = summary.get("date_range") or {}
+        end_raw = rng.get("end") if isinstance(rng, dict) else None
+        start_raw = rng.get("start") if isinstance(rng, dict) else None
+        end_day = date.fromisoformat(str(end_raw)[:10]) if end_raw else date.today()
+        first_day = date.fromisoformat(str(start_raw)[:10]) if start_raw else end_day
+        q = HealthQueries(services.store, user_id, today=services.settings.today or end_day,
+                          tz=services.settings.tz)
+        workouts = summary.get("workouts_by_type")
+        if isinstance(workouts, dict) and sum(v for v in workouts.values()
+                                              if isinstance(v, int)) >= 4:
+            start = max(first_day, end_day - timedelta(weeks=26))
+            res = await q.workout_summary(DateRange(start, end_day, "import"), group_by="week")
         else:
-            res = await q.metric_series("steps", start=(end_day - timedelta(days=29)).isoformat(),
-                                        end=end_day.isoformat(), bucket="day")
+            start = max(first_day, end_day - timedelta(days=29))
+            res = await q.metric_series("steps", DateRange(start, end_day, "import"), bucket="day")
         chart = res.get("chart") if isinstance(res, dict) else None
         if chart:
             return chart
