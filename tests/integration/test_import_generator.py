@@ -162,3 +162,22 @@ def test_retention_ttl_applied(generated, store, settings, user_id) -> None:  # 
     with store.connection() as r:
         ttls = [r.ttl(k) for k in r.scan_iter(match=f"user:{user_id}:*")]
     assert ttls and all(0 < t <= 7 * 86400 for t in ttls)
+
+
+def test_daily_rollups_match_ground_truth(generated, store, settings, user_id) -> None:  # noqa: ANN001
+    path, truth = generated
+    metric_daily = getattr(truth, "metric_daily", None)
+    if not metric_daily:
+        pytest.skip("generator without metric_daily")
+    import_export(path, user_id, store, settings)
+    keys = UserKeys(user_id)
+    with store.connection() as r:
+        for metric, rows in metric_daily.items():
+            got = _daily(r, keys, metric)
+            assert got.keys() == rows.keys(), metric
+            for day, exp in rows.items():
+                for f, v in exp.items():
+                    assert got[day][f] == pytest.approx(v, rel=1e-6, abs=1e-6), (metric, day, f)
+            unit = truth.metric_units.get(metric)
+            if unit:
+                assert json.loads(r.get(keys.health_metric(metric)))["unit"] == unit

@@ -261,6 +261,7 @@ class Collector:
             counts[t] += len(start)
             src_records += np.bincount(src, minlength=nsrc)
             cumulative = is_cumulative(t)
+            all_days = day
             if cumulative and len(start):
                 frac = prorate_by_priority(start, end, value, rank[src])
                 alive = frac > 0
@@ -273,7 +274,8 @@ class Collector:
                 lo, hi = int(day.min()), int(day.max())
                 day_min = lo if day_min is None else min(day_min, lo)
                 day_max = hi if day_max is None else max(day_max, hi)
-            metrics[t] = self._rollup(t, c.unit, cumulative, start, value, src, day, c.latest)
+            metrics[t] = self._rollup(t, c.unit, cumulative, start, value, src, day, c.latest,
+                                     all_days)
         for t, n in self.category_counts.items():
             counts[t] += n
         for i, n in enumerate(src_records.tolist()):
@@ -333,12 +335,15 @@ class Collector:
         return BuildResult(metrics, workouts, scores, weekdays, nights, activity, health_data)
 
     def _rollup(self, t: str, unit: str, cumulative: bool, start: np.ndarray, value: np.ndarray,
-                src: np.ndarray, day: np.ndarray, latest: tuple[float, HealthRecord] | None
-                ) -> MetricResult:
+                src: np.ndarray, day: np.ndarray, latest: tuple[float, HealthRecord] | None,
+                all_days: np.ndarray) -> MetricResult:
+        """Daily rollups + summary. For cumulative types ``n`` counts every record starting
+        that day (exact duplicates removed, before priority dedup) while s/lo/hi/l and the
+        per-source sums use what survives the priority dedup."""
         daily: dict[str, str] = {}
         days: dict[str, int] = {}
         n = len(start)
-        summary: dict[str, Any] = {"type": t, "unit": unit, "count": int(n),
+        summary: dict[str, Any] = {"type": t, "unit": unit, "count": int(len(all_days)),
                                    "aggregation": "cumulative" if cumulative else "discrete"}
         if n:
             order = np.lexsort((start, day))
@@ -350,6 +355,10 @@ class Collector:
             maxs = np.maximum.reduceat(v, bounds)
             lasts = v[ends - 1]
             counts = ends - bounds
+            if cumulative:
+                udays, ucounts = np.unique(all_days, return_counts=True)
+                by_day = dict(zip(udays.tolist(), ucounts.tolist()))
+                counts = np.array([by_day[int(d[b])] for b in bounds.tolist()])
             # per (day, source): sums for cumulative metrics, counts for discrete ones
             nsrc = int(s.max()) + 1
             pair = d * nsrc + s
@@ -368,6 +377,14 @@ class Collector:
                                         "hi": num(maxs[i]), "l": num(lasts[i]),
                                         "src": src_map.get(dd, {})},
                                        ensure_ascii=False, separators=(",", ":"))
+            if cumulative:
+                for dd, cnt in by_day.items():
+                    ds = day_str(dd)
+                    if ds not in daily:  # every record of the day was covered by a better source
+                        days[ds] = dd
+                        daily[ds] = json.dumps({"n": cnt, "s": 0, "lo": 0, "hi": 0, "l": 0,
+                                                "src": {}}, separators=(",", ":"))
+                daily = dict(sorted(daily.items()))
             stat = sums if cumulative else v
             summary.update({
                 "first_day": day_str(int(d[0])), "last_day": day_str(int(d[-1])),
