@@ -393,3 +393,69 @@ async def test_period_error_is_not_an_exception(tools, user_id):
         parse_period("gibberish", TODAY)
     r = await call(tools, "sleep_summary", user_id, period="gibberish")
     assert "error" in r
+
+
+# ------------------------------------------------------------------------ real importer
+@pytest.fixture(scope="module")
+def imported_export(redis_url, settings, tmp_path_factory):  # noqa: ANN001, ANN201
+    """A small generated export imported by the real importer; returns (user, truth, today)."""
+    from tests.healthgen import GenConfig, write_zip
+    from wellness.healthkit import import_export
+    from wellness.store.connection import RedisStore
+
+    path = tmp_path_factory.mktemp("qgen") / "export.zip"
+    truth = write_zip(path, GenConfig(seed=11, start=date(2024, 3, 1), days=28, scale=0.12,
+                                      unit_profile="metric"))
+    user = "qimport0001"
+    today = date.fromisoformat(truth.date_range["end"][:10])
+    s = RedisStore(redis_url)
+    try:
+        import_export(path, user, s, settings.with_overrides(today=today))
+    finally:
+        s.close()
+    return user, truth, today
+
+
+async def test_imported_export_matches_ground_truth(store, imported_export):
+    user, truth, today = imported_export
+    hq = HealthQueries(store, user, today=today, tz=ZoneInfo(truth.config["home_tz"]))
+    days = sorted(truth.steps_by_day)
+    week = DateRange(date.fromisoformat(days[7]), date.fromisoformat(days[13]))
+    steps = await hq.metric_summary("steps", week)
+    expected = sum(v for d, v in truth.steps_by_day.items() if week.contains(date.fromisoformat(d)))
+    assert steps["total"] == pytest.approx(expected, abs=1)
+
+    rhr_days = {d: v for d, v in truth.metric_daily.get(
+        "HKQuantityTypeIdentifierRestingHeartRate", {}).items()}
+    if rhr_days:
+        all_rng = DateRange(date.fromisoformat(min(rhr_days)), date.fromisoformat(max(rhr_days)))
+        rhr = await hq.metric_summary("resting heart rate", all_rng)
+        n = sum(v["n"] for v in rhr_days.values())
+        assert rhr["readings"] == n
+        assert rhr["avg"] == pytest.approx(sum(v["s"] for v in rhr_days.values()) / n, abs=0.1)
+
+    everything = parse_period("all time", today)
+    ws = await hq.workout_summary(everything)
+    assert ws["count"] == len(truth.workouts)
+    from wellness.health.workouts import type_label
+    assert ws["by_type"] == {type_label(t): n for t, n in truth.workouts_by_type.items()}
+    wd = await hq.workout_summary(everything, group_by="weekday")
+    assert {g["group"]: g["count"] for g in wd["groups"]} == truth.workouts_by_weekday
+    last = await hq.last_workout()
+    newest = max(truth.workouts, key=lambda w: w["start_utc"])
+    assert last["workout"]["date"] == newest["date"]
+
+    nights = truth.sleep_by_night
+    sl = await hq.sleep_summary(DateRange(date.fromisoformat(min(nights)),
+                                          date.fromisoformat(max(nights))))
+    assert sl["nights_count"] == len(nights)
+    avg = sum(n["asleep_min"] for n in nights.values()) / len(nights)
+    assert sl["avg_asleep_min"] == pytest.approx(avg, abs=0.2)
+
+    act = truth.activity_by_day
+    rings = await hq.activity_rings(DateRange(date.fromisoformat(min(act)),
+                                              date.fromisoformat(max(act))))
+    closed_move = sum(1 for a in act.values() if a["move_kcal"] >= a["move_goal_kcal"] > 0)
+    assert rings["closed"]["move"] == closed_move
+    rng_info = await hq.data_range()
+    assert rng_info["metrics"] and not rng_info.get("no_data")
