@@ -458,3 +458,31 @@ async def test_unreachable_embedding_model_degrades_instead_of_failing(
     # The stored vectors were not touched.
     assert await read_embedding_meta(store) == ("offline-hash-1024", 1024)
     await store.aclose()
+
+
+async def test_memory_cli_list_and_forget(memory: MemoryService, redis_url: str, user_id: str,
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from wellness.cli import main
+
+    await memory.set_goal(user_id, "my goal is 10k steps a day")
+    await memory.set_goal(user_id, "never skip leg day")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main(list(argv))
+        return code, capsys.readouterr().out
+
+    # The CLI runs its own event loop: call it from a worker thread.
+    code, out = await asyncio.to_thread(run, "memory", "list", "--user", user_id, "--json")
+    snap = json.loads(out)
+    assert code == 0 and snap["counts"]["goals"] == 2
+    code, out = await asyncio.to_thread(run, "memory", "list", "--user", user_id)
+    assert code == 0 and "10,000 steps" in out and "never skip leg day" in out
+    code, out = await asyncio.to_thread(run, "memory", "forget", "--user", user_id, "--kind",
+                                        "goals")
+    assert code == 0 and "Forgot 2 goals" in out
+    assert (await memory.list_goals(user_id))["count"] == 0
+    assert await read_embedding_meta(memory.store) == ("offline-hash-1024", 1024)

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 async def _with_service(settings: Settings, action: str, user_id: str,
                         kind: str = "all") -> dict[str, Any]:
-    from wellness.memory.embeddings import read_embedding_meta
+    from wellness.memory.embeddings import OFFLINE_DIMS, HashVectorizer, read_embedding_meta
     from wellness.memory.service import MemoryService
     from wellness.store.connection import RedisStore
     from wellness.store.runtime import resolve_redis
@@ -40,15 +40,12 @@ async def _with_service(settings: Settings, action: str, user_id: str,
     endpoint = resolve_redis(settings, started_by="cli")
     store = RedisStore(endpoint.url)
     try:
-        vectorizer = None
+        # Listing and forgetting never embed: use the offline vectorizer at the stored dims
+        # (no model is contacted) and open the indexes read-only (never reindex).
         meta = await read_embedding_meta(store)
-        if meta is None or meta[0].startswith("offline-hash"):
-            # Listing and forgetting never embed; avoid contacting a remote model.
-            from wellness.memory.embeddings import HashVectorizer
-
-            vectorizer = HashVectorizer(meta[1] if meta else 1024)
+        vectorizer = HashVectorizer(meta[1] if meta else OFFLINE_DIMS)
         service = MemoryService(store, settings, vectorizer=vectorizer)
-        await service.setup(load_facts=False)
+        await service.setup(load_facts=False, allow_reindex=False)
         if action == "list":
             return await service.snapshot(user_id)
         return await service.forget(user_id, kind)  # type: ignore[arg-type]

@@ -89,6 +89,7 @@ class MemoryService:
         self._lock: asyncio.Lock | None = None
         self._failed_at: float | None = None
         self.unavailable: str | None = None  # a sentence for the user when memory is down
+        self.embedding: dict[str, Any] = {}
         self.reindexed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -98,8 +99,13 @@ class MemoryService:
             raise RuntimeError("MemoryService.setup() has not run")
         return self._vectorizer
 
-    async def setup(self, *, load_facts: bool = True) -> None:
-        """Create indexes, check the embedding model (re-embed on change), load facts."""
+    async def setup(self, *, load_facts: bool = True, allow_reindex: bool = True) -> None:
+        """Create indexes, check the embedding model (re-embed on change), load facts.
+
+        ``allow_reindex=False`` is for tools that only list or delete (the CLI): they open
+        the indexes with the stored model's dims and never re-embed, so running the CLI with
+        a different embedding configuration than the app cannot trigger a reindex.
+        """
         if self._vectorizer is None:
             # Remote vectorizers ask the model for its dims on construction: off the loop.
             now = time.monotonic()
@@ -120,22 +126,28 @@ class MemoryService:
                 return
             self._failed_at, self.unavailable = None, None
         model, dims = vectorizer_identity(self._vectorizer)
+        meta = await read_embedding_meta(self.store)
+        if not allow_reindex and meta is not None:
+            # Read-only callers (the CLI) use the indexes as stored and never re-embed.
+            model, dims = meta
         schemas = all_schemas(dims, self.algorithm)
         self.indexes = {name: make_index(schema, self.store) for name, schema in schemas.items()}
-        meta = await read_embedding_meta(self.store)
         mismatch = meta is not None and meta != (model, dims)
         for index in self.indexes.values():
             have = await existing_dims(index)
             if have is not None and have != dims:
                 mismatch = True
-        if mismatch:
+        if mismatch and allow_reindex:
             log.warning("embedding model changed (%s → %s/%s): re-embedding stored memories",
                         meta[0] if meta else "?", model, dims)
             await self.reindex()
         else:
             for index in self.indexes.values():
-                await self._create(index)
-        await write_embedding_meta(self.store, model, dims)
+                if await existing_dims(index) is None:
+                    await self._create(index)
+        if allow_reindex or meta is None:
+            await write_embedding_meta(self.store, model, dims)
+        self.embedding = {"model": model, "dims": dims}
         self.goals = GoalStore(self.indexes["episodic"], self._vectorizer, self.store)
         self.facts = FactStore(self.indexes["semantic"], self._vectorizer, self.store)
         self.patterns = PatternStore(self.indexes["procedural"], self._vectorizer, self.store)
@@ -406,7 +418,7 @@ class MemoryService:
             "user_id": user_id,
             "goals": [g.to_public() for g in current],
             "counts": {"goals": len(current), "facts": n_facts, "patterns": n_patterns},
-            "embedding": {"model": str(self.vectorizer.model), "dims": self.vectorizer.dims},
+            "embedding": dict(self.embedding),
             "summary": (f"{len(current)} goal{'s' * (len(current) != 1)}, {n_patterns} learned "
                         f"tool pattern{'s' * (n_patterns != 1)}, {n_facts} curated facts."),
         }
