@@ -121,6 +121,9 @@ DAILY_TYPES = {T_HR, T_RHR, T_WHR, T_HRV, T_VO2, T_RESP, T_SPO2, T_MASS, T_BMI, 
                T_CARBS, T_ENV_AUDIO, T_HP_AUDIO, T_STEPS, T_DIST, T_AE, T_BASAL, T_FLIGHTS,
                T_EXERCISE, T_STAND_TIME}
 
+_COMMA_LANGS = {"fr", "de", "es", "it", "nl", "pt", "ru", "fi", "da", "sv", "nb", "pl", "tr"}
+_COMMA_REGIONS = {"FR", "DE", "ES", "IT", "NL", "PT", "RU", "FI", "DK", "SE", "NO", "PL", "BE"}
+
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
@@ -1410,11 +1413,16 @@ class _Gen:
         h, rem = divmod(x, 3600)
         m, s = divmod(rem, 60)
         h, m = int(h), int(m)
-        if self.cfg.locale == "en_US":
+        loc = self.cfg.locale
+        if loc == "en_US":  # 12 h, sometimes U+202F before AM/PM (recent iOS)
             h12 = h % 12 or 12
             sep = "\u202f" if self.rng.random() < 0.3 else " "
             return f"{h12}:{m:02d}:{s:05.2f}{sep}{'AM' if h < 12 else 'PM'}"
-        return f"{h:02d}:{m:02d}:{s:05.2f}".replace(".", ",")
+        text = f"{h:02d}:{m:02d}:{s:05.2f}"
+        lang, _, region = loc.partition("_")
+        if lang in _COMMA_LANGS or region in _COMMA_REGIONS:  # decimal comma locales
+            return text.replace(".", ",")
+        return text
 
     def blood_pressure(self, out: list[str], t: int, diastolic_first: bool) -> None:
         rng = self.rng
