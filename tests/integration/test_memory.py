@@ -486,3 +486,14 @@ async def test_memory_cli_list_and_forget(memory: MemoryService, redis_url: str,
     assert code == 0 and "Forgot 2 goals" in out
     assert (await memory.list_goals(user_id))["count"] == 0
     assert await read_embedding_meta(memory.store) == ("offline-hash-1024", 1024)
+
+
+async def test_concurrent_identical_patterns_keep_one_key(memory: MemoryService,
+                                                          user_id: str) -> None:
+    import asyncio
+
+    turns = [_steps_turn(f"steps last week {i}") | {"user_id": user_id} for i in range(4)]
+    await asyncio.gather(*(memory.record_turn(**t) for t in turns))
+    assert await memory.patterns.count(user_id) == 1  # type: ignore[union-attr]
+    found = await memory.patterns.suggest(user_id, "steps last week")  # type: ignore[union-attr]
+    assert found and found[0]["usage_count"] >= 2

@@ -189,8 +189,26 @@ class PatternStore:
         }
         await self.index.load([doc], keys=[key])
         if not existing:
+            key, count = await self._consolidate(user_id, phash, key, count)
             await self._evict(user_id)
         return {"key": key, "pattern_hash": phash, "usage_count": count, "score": score}
+
+    async def _consolidate(self, user_id: str, phash: str, key: str,
+                           count: int) -> tuple[str, int]:
+        """Two turns that learned the same new pattern at once may both have added a key;
+        keep the oldest, fold the other counts into it, delete the rest (one key per hash)."""
+        q = FilterQuery(filter_expression=self._scope(user_id, Tag("pattern_hash") == phash),
+                        return_fields=["created_at", "usage_count"], num_results=20)
+        docs = await self.index.query(q)
+        if len(docs) <= 1:
+            return key, count
+        docs.sort(key=lambda d: (float(d.get("created_at") or 0), d["id"]))
+        keep, extra = docs[0], docs[1:]
+        total = sum(int(float(d.get("usage_count") or 0)) for d in docs)
+        async with self.store.aconnection() as r:
+            await r.hset(keep["id"], "usage_count", total)
+            await r.delete(*[d["id"] for d in extra])
+        return keep["id"], total
 
     async def _evict(self, user_id: str) -> None:
         q = FilterQuery(filter_expression=self._scope(user_id), return_fields=["last_used"],
