@@ -38,7 +38,8 @@ async def on_app_shutdown() -> None:
 
 @cl.data_layer
 def data_layer() -> RedisDataLayer:
-    return RedisDataLayer(lambda: services.store.async_client() if services.store else None)
+    return RedisDataLayer(lambda: services.store.async_client() if services.store else None,
+                          on_thread_deleted=handlers.forget_thread_state)
 
 
 if services.settings.auth_mode == "password":
@@ -94,3 +95,8 @@ async def on_load_demo(action: cl.Action) -> None:
 @cl.action_callback(memory_panel.FORGET_ACTION)
 async def on_forget(action: cl.Action) -> None:
     await memory_panel.on_forget(action)
+
+
+@cl.action_callback(memory_panel.FORGET_GOAL_ACTION)
+async def on_forget_goal(action: cl.Action) -> None:
+    await memory_panel.on_forget_goal(action)

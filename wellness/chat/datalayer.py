@@ -22,7 +22,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -81,8 +81,12 @@ class RedisDataLayer(BaseDataLayer):
     the data layer lazily, and we look the client up on every call.
     """
 
-    def __init__(self, client: Any | Callable[[], Any]) -> None:
+    def __init__(self, client: Any | Callable[[], Any], *,
+                 on_thread_deleted: Callable[[str, str], Awaitable[None]] | None = None
+                 ) -> None:
         self._client = client
+        # Deleting a thread in the sidebar also drops the agent's checkpoint of it.
+        self._on_thread_deleted = on_thread_deleted
 
     @property
     def r(self) -> Any:
@@ -230,6 +234,11 @@ class RedisDataLayer(BaseDataLayer):
         if h.get("userId"):
             pipe.zrem(keys.cl_user_threads(h["userId"]), thread_id)
         await pipe.execute()
+        if self._on_thread_deleted is not None and h.get("userIdentifier"):
+            try:
+                await self._on_thread_deleted(h["userIdentifier"], thread_id)
+            except Exception:
+                log.warning("could not drop the agent state of a deleted thread")
 
     async def list_threads(self, pagination: Pagination,
                            filters: ThreadFilter) -> PaginatedResponse[ThreadDict]:

@@ -301,6 +301,13 @@ def _rm_tree(p: Path) -> None:
     shutil.rmtree(p, ignore_errors=True)
 
 
+async def forget_thread_state(user_id: str, thread_id: str) -> None:
+    """Drop the LangGraph checkpoint of a thread deleted from the sidebar."""
+    runtime = get_services().runtime
+    if runtime is not None and hasattr(runtime, "forget_thread"):
+        await runtime.forget_thread(user_id, thread_id)
+
+
 # -- actions ----------------------------------------------------------------------------------
 async def on_cancel_import(action: cl.Action) -> None:
     user_id = current_user_id()
