@@ -231,6 +231,14 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
     # anything else (StoreUnavailable, bugs) propagates and ends the turn with an error event.
     tool_node = ToolNode(tool_list) if tool_list else None
     bound = model.bind_tools(tool_list) if tool_list else model
+    # After too many rounds the model must answer; keeping the tool schemas but forbidding
+    # calls keeps OpenAI happy about the tool messages already in the history.
+    final = model
+    if tool_list:
+        try:
+            final = model.bind_tools(tool_list, tool_choice="none")
+        except (TypeError, ValueError, NotImplementedError):
+            final = model
 
     async def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         messages = state["messages"]
@@ -241,7 +249,7 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
         prompt = system_prompt(today, str(settings.tz), conf.get("plan_hint"))
         history = trim_history(messages, max_messages=history_mod.MAX_HISTORY_MESSAGES,
                                max_chars=history_mod.MAX_HISTORY_CHARS)
-        runnable = bound if rounds < max_tool_rounds else model
+        runnable = bound if rounds < max_tool_rounds else final
         response = await runnable.ainvoke([SystemMessage(prompt), *history], config)
         if rounds >= max_tool_rounds and isinstance(response, AIMessage) and response.tool_calls:
             response = AIMessage(content=message_text(response) or LOOP_ERROR_MESSAGE,
@@ -417,6 +425,15 @@ class AgentRuntime:
             return
         config = self.config_for(user_id, thread_id)
         graph = self.stateless_graph if stateless else self.graph
+        # The checkpointer talks to Redis with its own client, outside store.aconnection(), so
+        # the turn itself must consult and feed the store's circuit breaker: otherwise an
+        # outage never opens it and every turn pays the full retry/timeout cost.
+        # While it is open a turn fails at once; once the cool-down has passed (half-open)
+        # the whole turn is the probe, so its first Redis call is not refused.
+        breaker = getattr(self.store, "breaker", None)
+        if breaker is not None and breaker.state == "open":
+            yield TurnEvent.error(StoreUnavailable.user_message)
+            return
         if not stateless and self.memory is not None and hasattr(self.memory, "plan_hint"):
             try:
                 hint = await _maybe_await(_call_with_supported(
@@ -467,10 +484,15 @@ class AgentRuntime:
         except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
             log.warning("turn failed: %s", type(exc).__name__,
                         exc_info=log.isEnabledFor(logging.DEBUG))
+            message = user_message_for(exc)
+            if breaker is not None and message == StoreUnavailable.user_message:
+                breaker.record_failure()
             if not stateless:
                 await self._rollback(config, human.id or "")
-            yield TurnEvent.error(user_message_for(exc))
+            yield TurnEvent.error(message)
             return
+        if breaker is not None:
+            breaker.record_success()
         tool_calls = list(calls.values())
         validation = validate_numbers(answer, question,
                                       [c["result"] for c in tool_calls if c["result"]])
