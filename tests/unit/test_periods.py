@@ -10,6 +10,7 @@ from wellness.health.periods import (
     DateRange,
     PeriodError,
     find_period,
+    find_periods,
     parse_period,
     resolve_range,
     shift_range,
@@ -107,6 +108,12 @@ TABLE = [
     ("all time", "2000-01-01", "2024-10-16"),
     ("feb 29", "2024-02-29", "2024-02-29"),
     ("for the last 90 days", "2024-07-19", "2024-10-16"),
+    ("Oct 1-15", "2024-10-01", "2024-10-15"),
+    ("October 1st to 15th", "2024-10-01", "2024-10-15"),
+    ("between Sep 3 and 9", "2024-09-03", "2024-09-09"),
+    ("the last 24 hours", "2024-10-15", "2024-10-16"),
+    ("on the 5th", "2024-10-05", "2024-10-05"),
+    ("the 20th", "2024-09-20", "2024-09-20"),
 ]
 
 
@@ -247,6 +254,12 @@ def test_resolve_range() -> None:
     ("I wed my partner in march", "march"),
     ("what about the week before", "the week before"),
     ("steps between 2024-10-01 and 2024-10-05", "between 2024-10-01 and 2024-10-05"),
+    ("my goal is 2000 steps a day", None),
+    ("I burned 1950 kcal", None),
+    ("how active was I in 2023?", "2023"),
+    ("what did I do on the 5th?", "on the 5th"),
+    ("steps Oct 1-15", "oct 1 to oct 15"),
+    ("steps today vs yesterday", "today"),
 ])
 def test_find_period(question: str, phrase: str | None) -> None:
     found = find_period(question, TODAY)
@@ -268,3 +281,13 @@ def test_previous_week_follow_up() -> None:
     assert (r.start, r.end) == (d("2024-08-01"), d("2024-08-31"))
     r = parse_period("previous week", TODAY)  # nothing to be relative to: last week
     assert r.start == d("2024-10-07")
+
+
+def test_find_periods_in_order() -> None:
+    assert find_periods("compare this month with last month", TODAY) == ["this month",
+                                                                          "last month"]
+    assert find_periods("steps in October vs September 2023", TODAY) == [
+        "october", "september 2023"]
+    assert find_periods("from Oct 1 to Oct 10 and last week", TODAY) == [
+        "from oct 1 to oct 10", "last week"]
+    assert find_periods("nothing here", TODAY) == []

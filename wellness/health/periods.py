@@ -31,6 +31,7 @@ __all__ = [
     "resolve_range",
     "shift_range",
     "find_period",
+    "find_periods",
     "parse_iso_date",
     "ALL_TIME_START",
 ]
@@ -93,7 +94,7 @@ _NUMBER_WORDS = {
 }
 _NUM_RE = (r"(?:\d{1,4}|a couple of|a couple|couple of|a few|few|an|a|one|two|three|four|"
            r"five|six|seven|eight|nine|ten|eleven|twelve|fourteen|thirty|ninety)")
-_UNIT_RE = r"(?:days?|weeks?|months?|years?)"
+_UNIT_RE = r"(?:days?|weeks?|months?|years?|hours?|hrs?)"
 _ORD_WORDS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,
               "fourth": 4, "4th": 4, "last": 5, "final": 5}
 _DAY_RE = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
@@ -181,6 +182,11 @@ def _normalise(text: str) -> str:
     text = re.sub(r",", " ", text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(rf"\b({_MONTH_RE}) ({_DAY_RE}) ?(?:-|to|through|thru|until|and) ?"
+                  rf"({_DAY_RE})\b(?! {_MONTH_RE}\b)(?!-)",
+                  lambda m: f"{m.group(1)} {m.group(2)} "
+                            f"{'and' if ' and' in m.group(0) else 'to'} {m.group(1)} {m.group(3)}",
+                  text)
     return text
 
 
@@ -299,6 +305,10 @@ def _last_n(m: re.Match[str], today: date) -> tuple[date, date, str]:
     unit = m.group(2).rstrip("s")
     if n <= 0:
         raise PeriodError("the number of days/weeks/months must be at least 1")
+    if unit in ("hour", "hr"):
+        # Data is per local day: "the last 24 hours" covers yesterday and today.
+        back = -(-n // 24)
+        return today - timedelta(days=back if n >= 24 else 0), today, f"the last {n} hours"
     if unit == "day":
         start = today - timedelta(days=n - 1)
     elif unit == "week":
@@ -336,6 +346,9 @@ def _recent(m: re.Match[str], today: date) -> tuple[date, date, str]:
 def _ago(m: re.Match[str], today: date) -> tuple[date, date, str]:
     n = _num(m.group(1))
     unit = m.group(2).rstrip("s")
+    if unit in ("hour", "hr"):
+        d = today - timedelta(days=n // 24)
+        return d, d, f"{n} hours ago"
     phrase = f"{n} {unit}{'' if n == 1 else 's'} ago"
     if unit == "day":
         d = today - timedelta(days=n)
@@ -422,6 +435,23 @@ def _week_of_day(m: re.Match[str], today: date) -> tuple[date, date, str]:
     d = _make_date(int(m.group(3)), month, day) if m.group(3) else _recent_day(month, day, today)
     start = _week_start(d)
     return start, start + timedelta(days=6), f"the week of {_fmt(d)}"
+
+
+@_pattern(r"(?:the )?([12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)(?: of (?:this|the) month)?",
+          "day_of_month")
+def _day_of_month(m: re.Match[str], today: date) -> tuple[date, date, str]:
+    """"the 5th": this month's 5th if it has passed, else last month's."""
+    day = int(m.group(1))
+    first = today.replace(day=1)
+    for back in range(0, 3):
+        month_start = _add_months(first, -back)
+        try:
+            d = month_start.replace(day=day)
+        except ValueError:
+            continue
+        if d <= today:
+            return d, d, _fmt(d)
+    raise PeriodError(f"there is no day {day} in recent months")
 
 
 @_pattern(rf"({_MONTH_RE}) ({_DAY_RE})(?: ({_YEAR_RE}))?", "month_day")
@@ -674,12 +704,15 @@ _SEARCH_ATOMS = [
     rf"(?:last|this|past|previous) {_WEEKDAY_ANY_RE}",
     _WEEKDAY_FULL_RE,
     r"all time|all my data|since the beginning|since i started|my whole history",
+    r"on the (?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)",
     r"(?:the )?(?:day|week|month|year) before|(?:the )?(?:previous|preceding) (?:day|week|month|year)",
 ]
 _ATOM = "(?:" + "|".join(_SEARCH_ATOMS) + ")"
+_MD_RE = rf"{_MONTH_RE} {_DAY_RE}(?: {_YEAR_RE})?"
 _FIND = re.compile(
     rf"\b(?:(?:from|between) {_ATOM} (?:to|until|till|through|thru|and|-) {_ATOM}|"
     rf"{_ISO_RE} (?:to|until|through|-) {_ISO_RE}|"
+    rf"{_MD_RE} (?:to|until|till|through|thru) {_MD_RE}|"
     rf"(?:ever )?since {_ATOM}|{_ATOM})\b")
 
 
@@ -697,31 +730,70 @@ def _may_ok(norm: str, m: re.Match[str]) -> bool:
     return bool(before) and before[-1] in _MAY_PREFIXES
 
 
-def find_period(text: str, today: date | None = None) -> str | None:
-    """The period phrase inside a whole question, or ``None`` when it names none.
+_YEAR_CONTEXT = {"in", "since", "during", "for", "of", "from", "to", "until", "till",
+                 "through", "thru", "and", "between", "year", "before", "after", "early",
+                 "late", "mid", "vs", "versus", "compared", "than"}
 
-    The returned phrase is normalised (lower case, no punctuation) and accepted by
-    :func:`parse_period`. With ``today``, phrases that do not parse are skipped.
+
+def _year_ok(norm: str, m: re.Match[str]) -> bool:
+    """A bare year ("2000") is a period only after a preposition: "2000 steps" is not."""
+    if not re.fullmatch(rf"(?:the year )?{_YEAR_RE}", m.group(0)):
+        return True
+    if m.group(0).startswith("the year"):
+        return True
+    before = norm[: m.start()].split()
+    after = norm[m.end():].split()
+    if after and re.fullmatch(r"(?:steps?|kcal|cal|calories|km|m|meters|miles|mi|kg|lbs?|"
+                              r"minutes?|min|bpm|ms|times|workouts?)", after[0]):
+        return False
+    return bool(before) and before[-1] in _YEAR_CONTEXT
+
+
+def find_periods(text: str, today: date | None = None) -> list[str]:
+    """Every period phrase in ``text``, in order, without overlaps (longest wins).
+
+    "compare this month with last month" → ["this month", "last month"]. Phrases are
+    normalised and accepted by :func:`parse_period`; with ``today``, phrases that do not
+    parse are dropped (except future ones, so the caller can say "that's in the future").
     """
     if not text:
-        return None
+        return []
     norm = _normalise(text)
-    best: tuple[int, int, str] | None = None
+    found: list[tuple[int, int, str]] = []
     pos = 0
     while pos <= len(norm):
         m = _FIND.search(norm, pos)
         if not m:
             break
+        pos = m.start() + 1
         phrase = m.group(0).strip()
-        ok = _may_ok(norm, m)
-        if ok and today is not None:
+        if not (_may_ok(norm, m) and _year_ok(norm, m)):
+            continue
+        if today is not None:
             try:
                 parse_period(phrase, today, reference=DateRange(today, today))
             except PeriodError as exc:
-                ok = "future" in exc.message  # still the phrase the user meant
-        if ok:
-            key = (len(phrase), -m.start(), phrase)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        pos = m.start() + 1
-    return best[2] if best else None
+                if "future" not in exc.message:
+                    continue
+        found.append((m.start(), m.end(), phrase))
+    # keep maximal spans: drop any match inside a longer one, then any overlap (first wins)
+    found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
+    out: list[tuple[int, int, str]] = []
+    for f in found:
+        if out and f[0] < out[-1][1]:
+            if f[1] - f[0] > out[-1][1] - out[-1][0] and f[0] >= out[-1][0] \
+                    and f[1] > out[-1][1]:
+                out[-1] = f  # a longer phrase starting inside the previous one
+            continue
+        out.append(f)
+    return [f[2] for f in out]
+
+
+def find_period(text: str, today: date | None = None) -> str | None:
+    """The (first) period phrase inside a whole question, or ``None`` when it names none.
+
+    The returned phrase is normalised (lower case, no punctuation) and accepted by
+    :func:`parse_period`. With ``today``, phrases that do not parse are skipped.
+    """
+    phrases = find_periods(text, today)
+    return phrases[0] if phrases else None
