@@ -33,6 +33,7 @@ from wellness.healthkit.sources import SourceRegistry
 
 READ_CHUNK = 1 << 20
 PIECE = 4 << 20
+FEED = 1 << 20   # libxml2's push parser refuses very large single feeds
 _ROOT_TAG = re.compile(rb"<HealthData(\s[^>]*)?>")
 _BOUNDARY = re.compile(rb"\n <[A-Za-z]")
 _END = b"</HealthData>"
@@ -52,7 +53,8 @@ def _worker(conn: Connection) -> None:
             data = conn.recv_bytes()
             if not data:
                 break
-            parser.feed(data)
+            for i in range(0, len(data), FEED):
+                parser.feed(data[i:i + FEED])
         parser.feed(_END, True)
         conn.send(("ok", collector.export_state(), dict(parser.warnings), parser.records))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which falls back
