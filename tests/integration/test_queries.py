@@ -172,9 +172,10 @@ async def test_series_and_downsampling(hq, data):
     w = await hq.metric_series("steps", DateRange(date(2024, 9, 2), date(2024, 10, 13)), "week")
     assert w["points"][-1] == {"start": "2024-10-07", "value": 84210, "avg_per_day": 12030,
                                "days": 7}
+    # a long nominal range with 87 days of data stays daily (buckets sized by the data)
     big = await hq.metric_series("rhr", DateRange(date(2020, 1, 1), TODAY), "day")
-    assert big["bucket"] == "week" and big.get("downsampled")
-    assert len(big["points"]) <= 400 and len(big["chart"]["x"]) <= 400
+    assert big["bucket"] == "day" and not big.get("downsampled")
+    assert len(big["points"]) == 87 and len(big["chart"]["x"]) == 87
     assert big["chart"]["kind"] == "line"
 
 
@@ -459,3 +460,29 @@ async def test_imported_export_matches_ground_truth(store, imported_export):
     assert rings["closed"]["move"] == closed_move
     rng_info = await hq.data_range()
     assert rng_info["metrics"] and not rng_info.get("no_data")
+
+
+async def test_long_ranges_are_compact(store, user_id):
+    """A year of nights, rings and daily steps: lists capped, charts weekly, ≤ 400 points."""
+    b = HealthDataBuilder(user_id)
+    start = date(2023, 8, 20)
+    for i in range(424):
+        d = start + timedelta(days=i)
+        b.night(d, datetime(d.year, d.month, d.day, 0, 0, tzinfo=NY) - timedelta(hours=1),
+                datetime(d.year, d.month, d.day, 7, 0, tzinfo=NY), core=300, deep=60, rem=60)
+        b.rings(d, 500 + i % 7, 500, 30, 30, 12, 12)
+        b.day_total(STEPS, d, 8000 + i)
+    b.write(store)
+    hq = HealthQueries(store, user_id, today=TODAY, tz=NY)
+    year = DateRange(start, TODAY)
+    sl = await hq.sleep_summary(year)
+    assert sl["nights_count"] == 424 and len(sl["nights"]) == 31 and "nights_note" in sl
+    assert "weekly average" in sl["chart"]["title"] and len(sl["chart"]["x"]) <= 64
+    assert sl["avg_bedtime"] == "11:00 PM" and sl["avg_asleep_min"] == 420
+    rings = await hq.activity_rings(year)
+    assert len(rings["days"]) == 31 and len(rings["chart"]["x"]) <= 64
+    series = await hq.metric_series("steps", DateRange(date(2010, 1, 1), TODAY), "day")
+    assert series["bucket"] == "week" and series["downsampled"]
+    assert len(series["points"]) <= 400 and len(series["chart"]["x"]) <= 400
+    for res in (sl, rings, series):
+        assert len(json.dumps(res)) < 20000

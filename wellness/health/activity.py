@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import QueryContext, chart, fetch_indexed, first_last, \
-    ordinal_bounds, to_float
+from wellness.health.base import LIST_CAP, QueryContext, day_chart, fetch_indexed, \
+    first_last, ordinal_bounds, to_float
 from wellness.health.periods import DateRange
 
 _FIELDS = ("move_kcal", "move_goal_kcal", "exercise_min", "exercise_goal_min", "stand_hours",
@@ -82,13 +82,13 @@ async def activity_rings(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
                    f"{fmt.num(averages['exercise']['avg_goal'])} min, Stand "
                    f"{fmt.num(averages['stand']['avg'], 1)} of "
                    f"{fmt.num(averages['stand']['avg_goal'])} h.")
-    shown = days if len(days) <= 62 else days[-62:]
+    shown = days[-LIST_CAP:]
     result = {**head, "days_count": n, "closed": closed, "all_closed_days": all_closed,
               "averages": averages, "days": shown, "summary": summary}
     if len(shown) < n:
-        result["days_truncated"] = True
+        result["days_note"] = f"listing the last {len(shown)} of {n} days"
     if n > 1:
-        result["chart"] = chart("bar", "Move ring", [d["date"] for d in days],
+        result["chart"] = day_chart("bar", "Move ring", [d["date"] for d in days],
                                 {"move kcal": [d["move"] for d in days],
                                  "goal": [d["move_goal"] for d in days]}, "kcal")
     return result

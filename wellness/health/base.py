@@ -177,6 +177,37 @@ def to_float(value: Any) -> float | None:
         return None
 
 
+LIST_CAP = 31  # per-day rows returned with a result; older rows are summarised, not listed
+
+
+def weekly_means(days: list[str], values: list[float | None]) -> tuple[list[str], list[float]]:
+    """Average per-day values into Monday-start weeks (for long-range charts)."""
+    from datetime import date as _date
+
+    sums: dict[str, list[float]] = {}
+    for d, v in zip(days, values):
+        if v is None:
+            continue
+        day = _date.fromisoformat(d)
+        week = (day - timedelta(days=day.weekday())).isoformat()
+        sums.setdefault(week, []).append(v)
+    x = sorted(sums)
+    return x, [round(sum(sums[w]) / len(sums[w]), 2) for w in x]
+
+
+def day_chart(kind: str, title: str, days: list[str], series: dict[str, list[float | None]],
+              y_label: str, weekly_after: int = 92) -> dict[str, Any]:
+    """A per-day chart, switched to weekly averages for long ranges (never a raw dump)."""
+    if len(days) <= weekly_after:
+        return chart(kind, title, days, series, y_label)
+    out: dict[str, list[float | None]] = {}
+    x: list[str] = []
+    for name, vals in series.items():
+        x, ys = weekly_means(days, vals)
+        out[f"{name}, weekly average"] = list(ys)
+    return chart("line" if kind == "bar" else kind, f"{title} (weekly average)", x, out, y_label)
+
+
 def chart(kind: str, title: str, x: list[str], series: dict[str, list[float | None]],
           y_label: str) -> dict[str, Any]:
     """The chart payload of docs/architecture.md, capped at MAX_POINTS points."""

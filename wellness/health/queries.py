@@ -264,7 +264,9 @@ class HealthQueries:
         md = await load_days(self.ctx, info, rng)
         info, rng, days = md.info, md.rng, md.days
         ctx = self.ctx
-        used = choose_bucket(rng, bucket, MAX_POINTS)
+        # Size the buckets by the span that actually has data, not the nominal range.
+        span = DateRange(days[0].day, days[-1].day) if days else rng
+        used = choose_bucket(span, bucket, MAX_POINTS)
         head = {"metric": info.name, "type": info.type, "unit": info.unit,
                 "display_unit": info.shown_unit, "kind": info.kind, "bucket": used,
                 "requested_bucket": bucket, "range": ctx.range_dict(rng)}

@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import MAX_POINTS, QueryContext, chart, fetch_indexed, first_last, \
-    ordinal_bounds, to_float
+from wellness.health.base import LIST_CAP, QueryContext, day_chart, fetch_indexed, \
+    first_last, ordinal_bounds, to_float
 from wellness.health.periods import DateRange
 
 _FIELDS = ("date", "source", "asleep_min", "core_min", "deep_min", "rem_min",
@@ -124,7 +124,7 @@ async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
                     f"({fmt.hours(longest['asleep_min'])}), shortest "
                     f"{fmt.day(date.fromisoformat(shortest['date']), t)} "
                     f"({fmt.hours(shortest['asleep_min'])}).")
-    shown = nights if len(nights) <= 62 else nights[-62:]
+    shown = nights[-LIST_CAP:]
     result: dict[str, Any] = {
         **head, "nights_count": len(nights),
         "avg_asleep_min": fmt.rounded(asleep, 1), "avg_in_bed_min": fmt.rounded(in_bed, 1),
@@ -136,11 +136,9 @@ async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
         "nights": shown, "summary": summary,
     }
     if len(shown) < len(nights):
-        result["nights_truncated"] = True
+        result["nights_note"] = f"listing the last {len(shown)} of {len(nights)} nights"
     if len(nights) > 1:
-        result["chart"] = chart("bar", "Sleep per night", [n["date"] for n in nights],
-                                {"asleep (h)": [round((n["asleep_min"] or 0) / 60, 2)
-                                                for n in nights]}, "hours")
-        if len(nights) > MAX_POINTS:
-            result["downsampled"] = True
+        result["chart"] = day_chart("bar", "Sleep per night", [n["date"] for n in nights],
+                                    {"asleep (h)": [round((n["asleep_min"] or 0) / 60, 2)
+                                                    for n in nights]}, "hours")
     return result
