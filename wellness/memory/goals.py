@@ -566,9 +566,11 @@ class GoalStore:
         newer goal should win, and an old superseded goal must never beat the current one.
         """
         vector = await self.vectorizer.aembed(query)
+        # ADHOC_BF: score only the documents that pass the user filter (a user has tens of
+        # goals, the index many thousands); the default may scan every vector in batches.
         q = VectorQuery(vector=vector, vector_field_name=VECTOR_FIELD,
                         return_fields=_RETURN_FIELDS, filter_expression=self._scope(user_id),
-                        num_results=max(k * 4, 20))
+                        num_results=max(k * 4, 20), hybrid_policy="ADHOC_BF")
         docs = await self.index.query(q)
         now = time.time()
         scored: dict[str, float] = {}
