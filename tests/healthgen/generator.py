@@ -154,6 +154,8 @@ class GenConfig:
     scale: float = 1.0  # multiplies the per-day bulk sample counts (100 KB ... GB)
     travel: bool = True  # a few days in Asia/Tokyo (HKTimeZone) when the range allows it
     include_dup_manual: bool = True  # one manual BodyMass entry written 3x identically
+    include_dup_device: bool = True  # one Watch HR sample repeated with another 0x address
+    mixed_units: bool = False  # "merged exports": every 4th weigh-in in the other mass unit
     malformed_dtd: bool = False  # iOS 16 / v12 unclosed <!ATTLIST VisionPrescription
     xml_name: str = "export.xml"
     include_me: bool = True  # False: no <Me> element (sanitized exports)
@@ -498,6 +500,7 @@ class _Gen:
         # be fixture-sized (~20-30 KB). At scale >= 0.1 the output does not depend on this.
         self.lite = cfg.scale < 0.1
         self.watch_updated = False
+        self.dup_device_written = False
         self.planned_any = False
         self.other_elements: dict[str, int] = defaultdict(int)
         self.side: list[tuple[str, str]] = []  # (zip path under the export folder, text)
@@ -1051,6 +1054,12 @@ class _Gen:
             w["hr"].append(v)
             self.dacc(T_HR, self.pday(t), float(v), t)
             out.append(tpl % (self.addr(), self.ts(t + 60), self.ts(t), self.ts(t), v))
+            if k == 1 and self.cfg.include_dup_device and not self.dup_device_written:
+                # The same sample again, differing only by the device's 0x address: the
+                # address is not part of the source key, so this is an exact duplicate.
+                self.dup_device_written = True
+                self.dups += 1
+                out.append(tpl % (self.addr(), self.ts(t + 60), self.ts(t), self.ts(t), v))
         self.counts[T_HR] += n
         self.src_counts[_WATCH.key] += n
 
@@ -1369,6 +1378,8 @@ class _Gen:
 
     def weigh(self, out: list[str], i: int, t: int) -> None:
         rng, unit = self.rng, self.u["mass"]
+        if self.cfg.mixed_units and i % 4 == 2:
+            unit = "kg" if unit == "lb" else "lb"
         kg = 63 + 2 * math.sin(i / 9) + rng.uniform(-0.4, 0.4)
         raw = f"{kg / LB_TO_KG:.1f}" if unit == "lb" else f"{kg:.2f}"
         out.append(self.rec(T_MASS, _HEALTH, t, t, raw, unit, meta=[("HKWasUserEntered", "1")],
@@ -1406,6 +1417,8 @@ class _Gen:
         self.truth.hrv_records.append({
             "start_utc": datetime.fromtimestamp(t, timezone.utc).isoformat(),
             "date": self.day_iso(t), "value_ms": float(val), "beats": nb})
+        if self.v < 11:  # the beat list appeared with export version 11
+            extra = ""
         return self.rec(T_HRV, _WATCH, t, end, val, "ms", extra=extra)
 
     def beat_time(self, x: float) -> str:

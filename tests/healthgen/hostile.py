@@ -362,14 +362,63 @@ def zip_symlink_member(d: Path) -> Path:
 # Rejected zips
 
 
+_CRC_POLY = 0xEDB88320
+
+
+def _gf2_mul(a: int, b: int) -> int:
+    """a*b modulo the CRC-32 polynomial (reflected bit order, x^0 is the top bit)."""
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if a & (m - 1) == 0:
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+
+
+_X_POW2 = [1 << 30]  # x^(2^k) mod P for k = 0..31
+for _k in range(31):
+    _X_POW2.append(_gf2_mul(_X_POW2[-1], _X_POW2[-1]))
+
+
+def _x_pow_bytes(nbytes: int) -> int:
+    """x^(8*nbytes) mod P: the operator that shifts a CRC past nbytes of data."""
+    p, k = 1 << 31, 3
+    while nbytes:
+        if nbytes & 1:
+            p = _gf2_mul(_X_POW2[k & 31], p)
+        nbytes >>= 1
+        k += 1
+    return p
+
+
+def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    return _gf2_mul(_x_pow_bytes(len2), crc1) ^ crc2
+
+
+def _crc32_repeat(block: bytes, times: int, crc: int = 0) -> int:
+    """CRC-32 of ``prefix + block * times`` given ``crc`` = CRC-32 of the prefix."""
+    unit, ulen = zlib.crc32(block), len(block)
+    while times:
+        if times & 1:
+            crc = _crc32_combine(crc, unit, ulen)
+        unit = _crc32_combine(unit, unit, ulen)
+        ulen *= 2
+        times >>= 1
+    return crc
+
+
 def zip_bomb(d: Path, uncompressed: int = (1 << 31) + (1 << 20)) -> Path:
     """A ~2 MB zip whose one member (``apple_health_export/export.xml``) inflates to
     ``uncompressed`` bytes (> 2 GiB by default, < 4 GiB so no ZIP64 is needed): a valid
     XML head followed by spaces — well-formed, so only a byte/ratio cap stops it.
 
-    Built in about a second: one 1 MiB block of spaces is deflated once after a full flush
-    (which resets the compressor, so every later identical block deflates identically)
-    and the compressed block is written repeatedly; only the CRC is computed over the data.
+    Built in well under a second: one 1 MiB block of spaces is deflated once after a full
+    flush (which resets the compressor, so every later identical block deflates identically)
+    and the compressed block is written repeatedly; the CRC of the repeated block is
+    combined arithmetically (GF(2) polynomial algebra, as zlib's crc32_combine) instead of
+    being computed over 2 GiB.
     """
     if uncompressed >= 1 << 32:
         raise ValueError("keep below 4 GiB (no ZIP64 in this builder)")
@@ -384,9 +433,7 @@ def zip_bomb(d: Path, uncompressed: int = (1 << 31) + (1 << 20)) -> Path:
     again = c.compress(chunk) + c.flush(zlib.Z_FULL_FLUSH)
     assert block == again, "zlib did not reset on Z_FULL_FLUSH"
     last = c.compress(b" " * pad + tail) + c.flush(zlib.Z_FINISH)
-    crc = zlib.crc32(head)
-    for _ in range(nchunks):
-        crc = zlib.crc32(chunk, crc)
+    crc = _crc32_repeat(chunk, nchunks, zlib.crc32(head))
     crc = zlib.crc32(b" " * pad + tail, crc)
     name = b"apple_health_export/export.xml"
     csize = len(first) + len(block) * nchunks + len(last)

@@ -79,6 +79,8 @@ CONFIGS = {
     "v12_malformed_dtd_nepal": GenConfig(days=8, scale=0.2, export_version=12,
                                          export_offset="+0545", home_tz="Asia/Kathmandu",
                                          malformed_dtd=True, seed=9),
+    "v3_mixed_units": GenConfig(days=6, scale=0.2, export_version=3, mixed_units=True,
+                                seed=13, travel=False),
 }
 
 
@@ -148,8 +150,8 @@ def test_dedup_semantics() -> None:
     srcs = {s["name"]: s for s in g.sources}
     assert srcs[SOURCE_WATCH]["key"] == f"{SOURCE_WATCH}|Watch"
     assert srcs[SOURCE_PHONE]["kind"] == "phone" and srcs[SOURCE_EMOJI]["kind"] == "app"
-    assert g.duplicates_dropped == 2
-    assert g.raw_top_level_records == g.records_total + 2
+    assert g.duplicates_dropped == 3  # BodyMass x3 (2 dropped) + one HR with another 0x
+    assert g.raw_top_level_records == g.records_total + 3
     assert g.raw_record_elements == x.count(b"<Record ")
     assert len(g.bp_correlations) == g.correlations_by_type[
         "HKCorrelationTypeIdentifierBloodPressure"]
