@@ -268,7 +268,9 @@ class MemoryService:
         goal, previous = await goals.set(user_id, parsed)
         if baseline is not None:
             goal = await goals.update(user_id, goal.goal_id, baseline=baseline) or goal
-        if previous is not None:
+        if previous is not None and previous.describe() == goal.describe():
+            summary = f"That goal is already saved: {goal.describe()}."
+        elif previous is not None:
             summary = f"Updated your goal: {goal.describe()} (was: {previous.describe()})."
         else:
             summary = f"Saved your goal: {goal.describe()}."
