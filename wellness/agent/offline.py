@@ -150,6 +150,9 @@ STAT_WORDS: list[tuple[str, str]] = [
     ("how many readings", "count"), ("how many times", "count"), ("how often", "count"),
 ]
 
+NO_MEMORY = ("This conversation runs without memory, so I can't save or look up goals here. "
+             "Switch to the coach with memory to set a goal or check your progress.")
+
 CAPABILITIES = (
     "I can answer questions about your Apple Health data: workouts (how many, which days, "
     "types, streaks, your last or longest workout and its heart rate), steps, distance, "
@@ -374,6 +377,15 @@ class Planner:
         self.today = today
         self.tools = tools
         self.previous_results: list[tuple[str, dict[str, Any]]] = []
+        self.previous_question = ""
+
+    def previous_focus(self) -> str:
+        """How the previous question's answer was phrased, so a follow-up keeps the shape."""
+        if not self.previous_question:
+            return ""
+        focus = self._data_plan(normalize(self.previous_question), self.previous_question).focus
+        return focus if focus in ("workout_hr", "days", "yesno", "sleep", "per_workout",
+                                  "group_longest", "group_hardest") else ""
 
     def previous_workout_id(self) -> str | None:
         """The id of the workout the previous turn talked about (first one listed)."""
@@ -391,7 +403,8 @@ class Planner:
         t = normalize(question)
         if not t:
             return Plan(direct=CAPABILITIES)
-        if re.fullmatch(r"(hi|hello|hey|hiya|good (morning|afternoon|evening))( there)?( coach)?", t):
+        if re.match(r"(hi|hello|hey|hiya|good (morning|afternoon|evening))\b", t) and len(t.split()) <= 6 \
+                and not find_metric(t) and not _count(t, WORKOUT_WORDS | SLEEP_WORDS):
             return Plan(direct="Hi! " + CAPABILITIES)
         if re.fullmatch(r"(thanks|thank you|thx|cheers|great|ok|okay|cool)( a lot| so much)?", t):
             return Plan(direct="You're welcome! Ask me anything else about your health data.")
@@ -439,8 +452,13 @@ class Planner:
                 pass
             else:
                 is_data = is_data or is_question(question)
-            if not is_data and (rest or mentions_goal) and self.has("set_goal"):
+            if not is_data and (rest or mentions_goal):
+                if not self.has("set_goal"):
+                    return Plan(direct=NO_MEMORY)
                 return Plan(calls=[("set_goal", self._goal_args("set_goal", question, t))])
+        if mentions_goal and not (self.has("goal_progress") or self.has("list_goals")):
+            if re.search(r"\b(my|on track|progress)\b", t):
+                return Plan(direct=NO_MEMORY)
         if mentions_goal:
             if re.search(r"\b(on track|close|closer|progress|meeting|meet|hit|hitting|reach|"
                          r"reached|achieve|achieved|doing with|how am i doing|percent|far)\b", t):
@@ -490,14 +508,14 @@ class Planner:
                 shifted.append((name, {**args, "start": new.start.isoformat(),
                                        "end": new.end.isoformat()}))
             if shifted:
-                return Plan(calls=shifted)
+                return Plan(calls=shifted, focus=self.previous_focus())
         follow_marker = re.match(r"^(and|what about|how about|same for|and for|and what about|"
                                  r"what of|and in|and on|and during|ok and|also)\b", t)
+        # "how long was it?", "how many calories did I burn?" after a workout lookup
         pronoun = re.search(r"\b(it|that|this one|them|those|(the|that|this) (workout|run|ride|"
                             r"walk|swim|hike|session|one|exercise))\b", t)
-        # "how long was it?", "how many calories did I burn?" after a workout lookup
-        workout_prev = [(n, a) for n, a in data_calls if n in ("last_workout", "workout_details",
-                                                               "list_workouts")]
+        workout_prev = [(n, a) for n, a in data_calls if n in ("last_workout", "workout_details")
+                        or (n == "list_workouts" and pronoun)]
         own_topic = _count(t, WORKOUT_WORDS) or find_workout_type(t)
         if workout_prev and short and not span and (pronoun or not own_topic):
             focus = ""
@@ -532,7 +550,8 @@ class Planner:
         if not (follow_marker or (short and (pronoun or len(words) <= 4))):
             return None
         own = self._data_plan(t, question)
-        has_topic = bool(metric) or bool(_count(t, WORKOUT_WORDS | SLEEP_WORDS | RING_WORDS))
+        has_topic = bool(metric) or bool(_count(t, WORKOUT_WORDS | SLEEP_WORDS | RING_WORDS)) \
+            or bool(find_workout_type(t))
         if has_topic and not follow_marker and own.calls:
             return None
         # Same tools, new period ("what about yesterday?")
@@ -544,7 +563,10 @@ class Planner:
                 kept = {k: v for k, v in args.items() if k not in ("start", "end", "period")}
                 calls.append((name, {**kept, **_range_args(span, bad)}))
             if calls:
-                return Plan(calls=calls)
+                if re.search(r"\b(compare|compared|vs|versus|than|difference)\b", t):
+                    calls = [c for c in data_calls if c[0] not in (
+                        "last_workout", "workout_details", "health_data_range")] + calls
+                return Plan(calls=calls, focus=self.previous_focus())
         # Same question, other metric ("and my BMI?")
         if metric and follow_marker or (metric and short and not _count(t, WORKOUT_WORDS)):
             calls = []
@@ -621,6 +643,12 @@ class Planner:
                     args["category"] = category
                 return Plan(calls=[("health_facts", args)], focus="facts")
 
+        if wtype == "Walking" and not _count(t, WORKOUT_WORDS) and re.search(
+                r"\b(did i|have i) walk", t) and not metric:
+            return self._metric_plan(t, "StepCount", rng, span, bad)
+        if re.search(r"\b(am i|have i been|getting|been) (getting )?(more|less) active\b", t):
+            workout_score = 0
+
         # Blood pressure "during my run": readings are never taken during workouts.
         if metric in ("BloodPressureSystolic", "BloodPressureDiastolic") and workout_score:
             return Plan(calls=[("last_workout", {"workout_type": wtype} if wtype else {}),
@@ -641,16 +669,29 @@ class Planner:
             return Plan(calls=[("activity_rings", rng or {"period": "today"})])
 
         if sleep_score and not (metric and not sleep_score > 1):
-            return Plan(calls=[("sleep_summary", rng or {"period": "last 7 days"})],
-                        focus="sleep")
+            calls = [("sleep_summary", rng or {"period": "last 7 days"})]
+            if re.search(r"\b(enough|good|healthy|normal|well|too little|too much)\b", t) and \
+                    self.has("health_facts") and self.tools:
+                calls.append(("health_facts", {"question": "How much sleep do adults need?",
+                                               "category": "sleep"}))
+            return Plan(calls=calls, focus="sleep")
 
-        if workout_score and (not metric or metric in ("ActiveEnergyBurned",) and
-                              re.search(r"\b(per|during|in|each|single|workout)\b", t)):
+        if workout_score and (not metric or metric == "HeartRate" and re.search(
+                r"\b(during|in|my) (workouts?|runs?|rides?|exercise|training)\b|\bworkouts?\b", t)
+                or metric in ("ActiveEnergyBurned",) and
+                re.search(r"\b(per|during|in|each|single|workout)\b", t)):
             return self._workout_plan(t, rng, span, wtype, metric)
 
         if metric:
             return self._metric_plan(t, metric, rng, span, bad)
 
+        if re.search(r"\b(am i|have i been|getting|been) (getting )?(more|less) active\b", t):
+            s_ = span or Span(self.today - timedelta(days=29), self.today)
+            p_ = s_.shifted_back()
+            dates = {"a_start": s_.start.isoformat(), "a_end": s_.end.isoformat(),
+                     "b_start": p_.start.isoformat(), "b_end": p_.end.isoformat()}
+            return Plan(calls=[("compare_periods", {"metric": "workouts", **dates}),
+                               ("compare_periods", {"metric": "StepCount", **dates})])
         if re.search(r"\b(active|activity|move|moving)\b", t):
             return Plan(calls=[("activity_rings", rng or {"period": "last 7 days"})])
         if re.search(r"\b(am i|have i been) (getting|more|less)\b", t):
@@ -691,6 +732,10 @@ class Planner:
     def _workout_plan(self, t: str, rng: dict[str, Any], span: Span | None,
                       wtype: str | None, metric: str | None) -> Plan:
         typed = {"workout_type": wtype} if wtype else {}
+        if metric == "HeartRate" and not re.search(r"\b(last|latest|most recent)\b", t) or (
+                metric == "HeartRate" and span):
+            return Plan(calls=[("list_workouts", {**(rng or {"period": "last 30 days"}), **typed,
+                                                  "limit": 50})], focus="workout_hr")
         if re.search(r"\b(streak|streaks|in a row|consecutive|consistent|consistency)\b", t):
             return Plan(calls=[("workout_streaks", rng)])
         if re.search(r"\b(last|latest|most recent|previous)\b", t) and not span and not re.search(
@@ -703,6 +748,15 @@ class Planner:
             elif re.search(r"\bcalories|energy|burn\b", t):
                 focus = "energy"
             return Plan(calls=[("last_workout", typed)], focus=focus)
+        if re.search(r"\bper (workout|session|run|ride)\b|\bon average per\b", t):
+            return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}),
+                                                    **typed})], focus="per_workout")
+        hard = re.search(r"\b(harder|hardest|most intense|push myself|intensity|toughest)\b", t)
+        longest_day = re.search(r"\blongest\b", t) and re.search(r"\b(day|weekday|days)\b", t)
+        if (hard or longest_day) and re.search(r"\b(day|days|weekday|week|when)\b", t):
+            return Plan(calls=[("workout_summary", {**(rng or ALL_TIME), **typed,
+                                                    "group_by": "weekday"})],
+                        focus="group_hardest" if hard else "group_longest")
         if re.search(r"\b(what|which) (day|days|weekday)\b|\bday of the week\b|\bdays of the week\b"
                      r"|\bmost common day\b|\bweekday|weekdays|weekend\b", t) and not re.search(
                 r"\bon which days\b|\band which days\b|\bwhich days did\b", t):
@@ -729,6 +783,10 @@ class Planner:
         if re.search(r"\b(improving|improve|getting stronger|progress|trend|more active|changed)\b", t):
             s = span or Span(self.today - timedelta(days=29), self.today)
             prev = s.shifted_back()
+            if span and span.end < self.today and re.search(
+                    r"\b(compared? (to|with)|than|vs|versus|since)\b", t):
+                # "compared to last month": that month is the baseline, now is the subject
+                s, prev = Span(span.end + timedelta(days=1), self.today), span
             return Plan(calls=[("compare_periods", {
                 "metric": "workouts", "a_start": s.start.isoformat(), "a_end": s.end.isoformat(),
                 "b_start": prev.start.isoformat(), "b_end": prev.end.isoformat()})])
@@ -765,7 +823,7 @@ class Planner:
             if _has(t, word):
                 stat = s
                 break
-        if stat is None and re.search(r"\bhow (many|much)\b", t):
+        if stat is None and re.search(r"\bhow (many|much)\b", t) and (rng or metric in CUMULATIVE):
             stat = "sum" if metric in CUMULATIVE else "avg"
         if stat is None:
             if not rng:
@@ -860,6 +918,45 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
         sentences.append(focused or _summary(data[0][1]))
         for _, r in data[1:]:
             sentences.append(_summary(r))
+    elif plan_focus in ("per_workout", "group_longest", "group_hardest") and data:
+        r = data[0][1]
+        sentences.append(_summary(r))
+        count = _num(r.get("count")) or 0
+        if plan_focus == "per_workout" and count and _num(r.get("total_energy_kcal")) is not None:
+            sentences.append(
+                f"That is {_fmt((_num(r['total_energy_kcal']) or 0) / count)} kcal and "
+                f"{_fmt((_num(r.get('total_minutes')) or 0) / count)} minutes per workout on "
+                "average.")
+        groups = [g for g in r.get("groups") or [] if _num(g.get("count"))]
+        if plan_focus != "per_workout" and groups:
+            key = "minutes" if plan_focus == "group_longest" else "energy_kcal"
+            best = max(groups, key=lambda g: (_num(g.get(key)) or 0) / (_num(g["count"]) or 1))
+            per = (_num(best.get(key)) or 0) / (_num(best["count"]) or 1)
+            unit = "minutes" if key == "minutes" else "kcal"
+            what = "longest workouts" if plan_focus == "group_longest" else \
+                "hardest workouts (most energy per workout)"
+            sentences.append(f"Your {what} are on {best['group']}s: {_fmt(per)} {unit} per "
+                             f"workout on average over {_fmt(_num(best['count']) or 0)} workouts.")
+    elif plan_focus == "workout_hr" and data:
+        for _, r in data:
+            ws = [w for w in r.get("workouts") or [] if _num(w.get("hr_avg")) is not None]
+            if r.get("error") or r.get("no_data") or not r.get("workouts"):
+                sentences.append(_summary(r))
+            elif not ws:
+                sentences.append(_summary(r).split(":")[0].rstrip(",. ") +
+                                 ", but none of them has heart-rate data.")
+            else:
+                rng = r.get("range") or {}
+                span = ""
+                if rng.get("start") and rng.get("end"):
+                    span = f" from {_nice_day(rng['start'])} to {_nice_day(rng['end'])}"
+                top = max(ws, key=lambda w: _num(w["hr_avg"]) or 0)
+                average = sum(_num(w["hr_avg"]) or 0 for w in ws) / len(ws)
+                sentences.append(
+                    f"Across your {len(ws)} workout{'s' * (len(ws) != 1)} with heart-rate data{span}, "
+                    f"your average heart rate was {_fmt(average)} bpm; the highest workout average was "
+                    f"{_fmt(_num(top['hr_avg']) or 0)} bpm ({top.get('type', 'workout')} on "
+                    f"{_nice_day(str(top.get('date', '')))}).")
     elif plan_focus == "no_score":
         sentences.append("Apple Health doesn't record a sleep quality score, so I can't give "
                          "you one.")
@@ -941,6 +1038,18 @@ def _previous_turn(before: Sequence[BaseMessage]
     return calls, results
 
 
+def _previous_question(before: Sequence[BaseMessage]) -> str:
+    """The last earlier human question whose turn called tools."""
+    seen_calls = False
+    for idx in range(len(before) - 1, -1, -1):
+        m = before[idx]
+        if isinstance(m, AIMessage) and m.tool_calls:
+            seen_calls = True
+        elif isinstance(m, HumanMessage) and seen_calls:
+            return m.content if isinstance(m.content, str) else ""
+    return ""
+
+
 def _parse(content: Any) -> dict[str, Any]:
     text = content if isinstance(content, str) else json.dumps(content)
     try:
@@ -999,6 +1108,7 @@ class OfflineModel(BaseChatModel):
         question, after, before = _turn_messages(messages)
         planner = Planner(self._today(), tools)
         prev_calls, planner.previous_results = _previous_turn(before)
+        planner.previous_question = _previous_question(before)
         plan = planner.plan(question, prev_calls)
         done_calls = [m for m in after if isinstance(m, AIMessage) and m.tool_calls]
         if plan.direct is not None:
