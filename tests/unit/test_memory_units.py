@@ -93,6 +93,13 @@ def test_parse_goal_deadline_and_relative_change() -> None:
     assert parse_deadline("by 2027-04-01", TODAY) == date(2027, 4, 1)
 
 
+def test_goal_without_number_keeps_metric_and_direction() -> None:
+    g = parse_goal("I want to lose weight", TODAY)
+    assert g is not None and (g.metric, g.direction, g.target) == ("weight", "decrease", None)
+    g = parse_goal("sleep more", TODAY)
+    assert g is not None and g.metric == "sleep" and g.target is None
+
+
 def test_freeform_goal_has_no_metric() -> None:
     g = parse_goal("never skip leg day", TODAY)
     assert g is not None and g.metric is None and g.text == "never skip leg day"

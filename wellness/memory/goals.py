@@ -390,6 +390,16 @@ def parse_goal(text: str, today: date | None = None) -> ParsedGoal | None:
     if m:
         return done("flights", _number(m.group(1)), "flights")
 
+    # Direction without a number: "lose weight", "sleep more", "walk more".
+    if re.search(r"\b(lose|drop|shed)\s+(?:some\s+)?weight\b", low):
+        return done("weight", None, "kg", "decrease")
+    if re.search(r"\bsleep\s+(?:more|longer|better)\b", low):
+        return done("sleep", None, "hours", "increase", period="day")
+    if re.search(r"\b(?:walk|move)\s+more\b|\bmore\s+steps\b", low):
+        return done("steps", None, "steps", "increase")
+    if re.search(r"\b(?:work\s*out|exercise|train)\s+more\b", low):
+        return done("workouts", None, "workouts", "increase", period="week")
+
     return goal  # a free-text goal: kept verbatim, no metric
 
 
@@ -424,7 +434,9 @@ class Goal:
             verb = "lose" if self.change < 0 else "gain"
             core = f"{verb} {_fmt(abs(self.change))} {self.unit or ''}".strip()
         elif self.target is None:
-            core = "no target set"
+            way = {"increase": "more", "decrease": "less", "maintain": "steady"}.get(
+                self.direction or "", "")
+            core = f"{way} (no target number yet)".strip()
         else:
             word = {"increase": "at least", "decrease": "at most", "reach": "reach",
                     "maintain": "stay at"}.get(self.direction or "", "")
