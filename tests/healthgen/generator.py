@@ -1335,6 +1335,7 @@ class _Gen:
         if i % 7 == 6 and at(4) is not None:
             t = at(4)
             out.append(rec(T_STEADY, _PHONE, t - 7 * 86400, t, f"{rng.uniform(0.8, 1):.2f}", "%"))
+            self.seen(t - 7 * 86400, t - 7 * 86400)  # a week-long sample
         for k in range(2):
             t = at(3 + 4 * k)
             if t is not None:
@@ -1786,7 +1787,7 @@ def config_for_size(target_bytes: int, **overrides) -> GenConfig:
         if header + per_day * days >= target_bytes or hi > 1e4:
             break
         lo, hi = hi, hi * 4
-    for _ in range(14):
+    for _ in range(11):
         mid = (lo + hi) / 2
         per_day = (measure(GenConfig(**{**base.__dict__, "scale": mid})) - header) / probe_days
         if header + per_day * days > target_bytes:
