@@ -112,6 +112,12 @@ def build_table() -> list[Row]:
             best = max(best, run)
         return best
 
+    def longest_weekday(t: Any) -> str:
+        by: dict[str, list[float]] = {}
+        for w in t.workouts:
+            by.setdefault(w["weekday"], []).append(w["duration_min"])
+        return max(by, key=lambda d: sum(by[d]) / len(by[d]))
+
     def sleep_avg(t: Any, key: str, a: date, b: date) -> float:
         """Mean per night; stage minutes only over nights that have stage data."""
         staged = key in ("deep_min", "rem_min", "core_min")
@@ -226,6 +232,37 @@ def build_table() -> list[Row]:
             lambda a, c, t: not c and "can't predict" in a),
         Row("bp", "What was my blood pressure during my last run?", "metric_summary",
             lambda a, c, t: a.startswith("I can't tell")),
+        # more wordings (anchor §6.5) with numbers
+        Row("more", "Maximum steps in a single day last week?", "metric_summary",
+            lambda a, c, t: has_number(a, round(max(t.steps_by_day[k] for k in days(*last_week)
+                                                   if k in t.steps_by_day)))),
+        Row("more", "How many total steps did I take this week?", "metric_summary",
+            lambda a, c, t: has_number(a, total(t.steps_by_day, date(2026, 11, 23), TODAY))),
+        Row("more", "Sum of active energy for the last 7 days?", "metric_summary",
+            lambda a, c, t: has_number(a, total(t.active_kcal_by_day, TODAY - timedelta(days=6),
+                                                TODAY))),
+        Row("more2", "Average calories burned per workout this month?", "workout_summary",
+            lambda a, c, t: has_number(a, mean(w["energy_kcal"] or 0 for w in t.workouts
+                                               if w["date"] >= "2026-11-01"), abs_=1.01)),
+        Row("more2", "How many total workouts since September?", "workout_summary",
+            lambda a, c, t: has_number(a, len([w for w in t.workouts
+                                               if w["date"] >= "2026-09-01"]))),
+        Row("more3", "What was my heart rate during my last workout?", "last_workout",
+            lambda a, c, t: has_number(a, round(last_of(t)["hr_avg"]))),
+        Row("more3", "Highest calories burned in a single workout?", "list_workouts",
+            lambda a, c, t: has_number(a, round(max(w["energy_kcal"] or 0 for w in t.workouts)))),
+        Row("more4", "What's my wt?", "metric_summary",
+            lambda a, c, t: has_number(a, t.weight_kg_by_day[max(t.weight_kg_by_day)], abs_=0.06)),
+        Row("more4", "What was my average sleep in October?", "sleep_summary",
+            lambda a, c, t: has_number(a, round(sleep_avg(t, "asleep_min", *october)), abs_=1.01)),
+        Row("more5", "How many days did I close my exercise ring last month?", "activity_rings",
+            lambda a, c, t: has_number(a, sum(1 for k in days(*october) if k in t.activity_by_day
+                                              and t.activity_by_day[k]["exercise_min"]
+                                              >= t.activity_by_day[k]["exercise_goal_min"]))),
+        Row("more5", "Did I walk today?", "metric_summary",
+            lambda a, c, t: "no steps data" in a.lower()),
+        Row("more6", "Which weekday has my longest workouts on average?", "workout_summary",
+            lambda a, c, t: longest_weekday(t) in a),
         # goals, facts, plans (memory tools)
         Row("goals", "My goal is 10k steps a day", "set_goal",
             lambda a, c, t: "10,000" in a or "10000" in a),

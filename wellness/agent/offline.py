@@ -775,8 +775,8 @@ class Planner:
                 sort = "energy"
             elif re.search(r"\b(farthest|furthest|distance)\b", t):
                 sort = "distance"
-            return Plan(calls=[("list_workouts", {**rng, **typed, "sort": sort, "limit": 1})],
-                        focus="top")
+            return Plan(calls=[("list_workouts", {**(rng or ALL_TIME), **typed, "sort": sort,
+                                                  "limit": 1})], focus="top")
         if re.search(r"\b(weekly|per week|each week|how often|frequency)\b", t):
             return Plan(calls=[("workout_summary", {**(rng or {"period": "last 90 days"}), **typed,
                                                     "group_by": "week"})])
