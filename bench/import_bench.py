@@ -87,10 +87,13 @@ def phase_sqlite(path: Path, out_db: Path) -> dict:
             "peak_rss_mb": _maxrss_mb(resource.RUSAGE_CHILDREN)}
 
 
-def run_phase(args: list[str]) -> dict:
+def run_phase(args: list[str], workers: int | None = None) -> dict:
     """Run one phase in a fresh interpreter; its JSON line is the result."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if workers:
+        env["WELLNESS_IMPORT_WORKERS"] = str(workers)
     proc = subprocess.run([sys.executable, __file__, "--phase", *args], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+                          text=True, env=env)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -210,6 +213,8 @@ def main() -> int:
             report["lxml"] = run_phase(["lxml", str(export)])
             print("(b) wellness import -> Redis ...", flush=True)
             report["ours"] = run_phase(["ours", str(export), url])
+            print("(b1) wellness import, serial parser ...", flush=True)
+            report["ours_serial"] = run_phase(["ours", str(export), url], workers=1)
             if not args.skip_sqlite:
                 print("(c) healthkit-to-sqlite ...", flush=True)
                 report["sqlite"] = run_phase(["sqlite", str(export), str(tmp / "out.db")])
@@ -224,12 +229,18 @@ def main() -> int:
     print()
     print(_fmt("(a) lxml iterparse + clear", a, xml_bytes, records))
     print(_fmt("(b) wellness import into Redis", b, xml_bytes, records))
+    if "ours_serial" in report:
+        print(_fmt("(b1) same, serial parser", report["ours_serial"], xml_bytes, records))
     if "sqlite" in report:
         print(_fmt("(c) healthkit-to-sqlite", report["sqlite"], xml_bytes, records))
     ratios: dict = {}
     if "error" not in a and "error" not in b:
         ratios["b_over_a"] = round(b["seconds"] / a["seconds"], 2)
         print(f"\n(b)/(a) time ratio: {ratios['b_over_a']}  (target <= 2.0)")
+        b1 = report.get("ours_serial", {})
+        if "seconds" in b1:
+            ratios["b1_over_a"] = round(b1["seconds"] / a["seconds"], 2)
+            print(f"(b1)/(a) serial:    {ratios['b1_over_a']}")
     if "sqlite" in report and "error" not in report["sqlite"] and "error" not in b:
         ratios["c_over_b"] = round(report["sqlite"]["seconds"] / b["seconds"], 2)
         print(f"(c)/(b) speed-up:   {ratios['c_over_b']}  (target >= 5.0)")

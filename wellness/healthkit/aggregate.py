@@ -57,6 +57,7 @@ def _nums(arr: np.ndarray) -> list[str]:
 @dataclass
 class _Columns:
     unit: str
+    cumulative: bool = False
     start: array = field(default_factory=lambda: array("d"))
     end: array = field(default_factory=lambda: array("d"))
     value: array = field(default_factory=lambda: array("d"))
@@ -115,11 +116,11 @@ class Collector:
         value = rec.value
         c = self.cols.get(rec.type)
         if c is None:
-            c = self.cols[rec.type] = _Columns(rec.unit or "")
+            c = self.cols[rec.type] = _Columns(rec.unit or "", is_cumulative(rec.type))
         elif c.unit != rec.unit:
             self.warnings["unit_mismatch"] += 1
             return
-        if value < 0 and is_cumulative(rec.type):
+        if value < 0 and c.cumulative:
             self.warnings["bad_value"] += 1
             return
         c.start.append(rec.start)
@@ -207,7 +208,7 @@ class Collector:
         for t, (unit, start, end, value, src, day, ident, latest) in state["cols"].items():
             c = self.cols.get(t)
             if c is None:
-                c = self.cols[t] = _Columns(unit)
+                c = self.cols[t] = _Columns(unit, is_cumulative(t))
             elif c.unit != unit:
                 self.warnings["unit_mismatch"] += len(start)
                 continue

@@ -114,7 +114,14 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 def _auto_workers(total_bytes: int | None) -> int:
-    """Two parser processes for big files on a multi-core machine, else one."""
+    """Two parser processes for big files on a multi-core machine, else one.
+
+    ``WELLNESS_IMPORT_WORKERS`` overrides (1 = always serial), for benchmarks and for
+    machines where the other cores are busy anyway.
+    """
+    forced = os.environ.get("WELLNESS_IMPORT_WORKERS", "").strip()
+    if forced.isdigit() and int(forced) >= 1:
+        return int(forced)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if (cpus or 1) < 2 or not total_bytes or total_bytes < PARALLEL_MIN_BYTES:
         return 1

@@ -3,10 +3,12 @@
 Why: parsing is CPU-bound in one Python thread (lxml callbacks + normalisation), and the
 target machine has 2 cores. HealthData is a flat list of independent siblings, so the main
 process cuts the byte stream at top-level element boundaries (a new line starting with
-``" <"`` + a name — Apple writes one element per line, children indented deeper) and hands
-the pieces alternately to workers, each running the normal strict parser and collector on
-``<HealthData>`` + its pieces + ``</HealthData>``. Workers return compact column state that
-the main process merges (sources remapped by key). Any surprise — a cut in the wrong place,
+``" <"`` + a name — Apple writes one element per line, children indented deeper) and deals
+the pieces round-robin to itself and ``workers - 1`` forked helper processes, each running
+the normal strict parser and collector on ``<HealthData>`` + its pieces + ``</HealthData>``.
+A sender thread per helper keeps a small queue of pieces ready, so nobody waits on a busy
+peer. Helpers return compact column state that the main process merges (sources remapped
+by key). Any surprise — a cut in the wrong place,
 a malformed file, a worker crash — raises :class:`FallbackToSerial` and the caller re-parses
 serially, which gives the exact, line-numbered error or the correct result. Safety checks
 (prolog, caps, cancel) stay in the main process.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -79,39 +82,82 @@ def _last_boundary(buf: bytearray) -> int:
         end = pos
 
 
+class _Sender(threading.Thread):
+    """Feeds one helper process from a bounded queue (keeps memory and latency small)."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(daemon=True)
+        self.conn = conn
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=3)
+        self.failed = False
+
+    def run(self) -> None:
+        while True:
+            piece = self.q.get()
+            if piece is None:
+                return
+            if self.failed:
+                continue
+            try:
+                self.conn.send_bytes(piece)
+            except (OSError, ValueError):
+                self.failed = True
+
+    def put(self, piece: bytes) -> None:
+        if self.failed:
+            raise FallbackToSerial("helper gone")
+        while True:
+            try:
+                self.q.put(piece, timeout=1.0)
+                return
+            except queue.Full:
+                if self.failed or not self.is_alive():
+                    raise FallbackToSerial("helper gone") from None
+
+
 def parse_parallel(es: ExportStream, workers: int, collector: Collector,
                    cancel: threading.Event | None,
                    report: Callable[[int, int], None]) -> tuple[int, int, Counter[str]]:
-    """Parse ``es`` with ``workers`` processes into ``collector``.
+    """Parse ``es`` with this process plus ``workers - 1`` helpers into ``collector``.
 
     Returns (xml bytes read, top-level elements, parser warnings).
     """
     ctx = mp.get_context("fork")
     conns: list[Connection] = []
     procs = []
+    senders: list[_Sender] = []
+    own = HealthParser(collector, collector.sources)
     try:
-        for _ in range(workers):
+        for _ in range(workers - 1):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(child,), daemon=True)
             proc.start()
             child.close()
             conns.append(parent)
             procs.append(proc)
+            sender = _Sender(parent)
+            sender.start()
+            senders.append(sender)
         prolog = PrologFilter()
         buf = bytearray()
         read = 0
-        sent = 0
+        dealt = 0
         approx_records = 0
         root_done = False
 
-        def send(piece: bytes) -> None:
-            nonlocal sent, approx_records
-            try:
-                conns[sent % workers].send_bytes(piece)
-            except (OSError, ValueError) as exc:
-                raise FallbackToSerial("worker gone") from exc
-            sent += 1
+        def deal(piece: bytes) -> None:
+            nonlocal dealt, approx_records
+            k = dealt % workers
+            dealt += 1
             approx_records += piece.count(b"\n <")
+            if k == 0:
+                try:
+                    for i in range(0, len(piece), FEED):
+                        own.feed(piece[i:i + FEED])
+                except Exception as exc:  # noqa: BLE001 - the serial parse reports it properly
+                    raise FallbackToSerial(type(exc).__name__) from exc
+            else:
+                senders[k - 1].put(piece)
 
         while True:
             if cancel is not None and cancel.is_set():
@@ -139,13 +185,17 @@ def parse_parallel(es: ExportStream, workers: int, collector: Collector,
                     root = etree.fromstring(m.group(0)[:-1] + b"/>")
                 except etree.XMLSyntaxError as exc:
                     raise FallbackToSerial("bad root tag") from exc
+                try:
+                    own.feed(b"<HealthData>")
+                except Exception as exc:  # noqa: BLE001
+                    raise FallbackToSerial(type(exc).__name__) from exc
                 collector.locale(root.get("locale"))
                 del buf[: m.end()]
                 root_done = True
             if len(buf) >= PIECE:
                 cut = _last_boundary(buf)
                 if cut > 0:
-                    send(bytes(buf[:cut]))
+                    deal(bytes(buf[:cut]))
                     del buf[:cut]
             report(read, approx_records)
         prolog.finish()
@@ -154,25 +204,35 @@ def parse_parallel(es: ExportStream, workers: int, collector: Collector,
             raise FallbackToSerial("no closing root tag")
         tail = tail[: -len(_END)]
         if tail.strip():
-            send(tail)
-        for c in conns:
-            c.send_bytes(b"")
+            deal(tail)
+        for sender in senders:
+            sender.put(b"")
+            sender.q.put(None)
+        try:
+            own.feed(_END, True)
+        except Exception as exc:  # noqa: BLE001
+            raise FallbackToSerial(type(exc).__name__) from exc
         states: list[tuple[Any, ...]] = []
         for c in conns:
             try:
                 states.append(c.recv())
             except (EOFError, OSError) as exc:
-                raise FallbackToSerial("worker died") from exc
+                raise FallbackToSerial("helper died") from exc
         if any(s[0] != "ok" for s in states):
-            raise FallbackToSerial("a worker could not parse its part")
-        warnings: Counter[str] = Counter()
-        records = 0
+            raise FallbackToSerial("a helper could not parse its part")
+        warnings: Counter[str] = Counter(own.warnings)
+        records = own.records
         for _, state, warn, n in states:
             collector.absorb(state)
             warnings.update(warn)
             records += n
         return read, records, warnings
     finally:
+        for sender in senders:
+            try:
+                sender.q.put_nowait(None)
+            except queue.Full:
+                pass
         for c in conns:
             c.close()
         for p in procs:

@@ -232,6 +232,36 @@ def delete_pattern(r: redis.Redis, pattern: str) -> int:
     return n
 
 
+def sweep_orphan_staging(r: redis.Redis) -> int:
+    """Delete staging keys (and stale locks) that no running import owns; return keys removed.
+
+    Why at startup: an app killed mid-import (SIGKILL, OOM, power loss) leaves its staging
+    keys and lock behind, and until now only that user's *next* import removed them. A user's
+    staging keys are swept when the user has no import lock, or the lock belongs to a dead
+    process on this host; a live lock (this host or another replica) is left alone.
+    """
+    users: dict[str, list[str]] = {}
+    for key in r.scan_iter(match="user:*:staging:*", count=2000):
+        k = key.decode() if isinstance(key, bytes) else key
+        user = k.split(":", 2)[1]
+        users.setdefault(user, []).append(k)
+    removed = 0
+    host = socket.gethostname()
+    for user, staged in users.items():
+        lock_key = UserKeys(user).import_lock
+        held = r.get(lock_key)
+        if held:
+            held = held.decode() if isinstance(held, bytes) else str(held)
+            h, _, rest = held.partition(":")
+            pid_s = rest.split(":", 1)[0]
+            if not (h == host and pid_s.isdigit() and not _pid_alive(int(pid_s))):
+                continue  # a live import (here or on another replica) owns these keys
+            r.delete(lock_key)
+        for i in range(0, len(staged), 1000):
+            removed += int(r.delete(*staged[i:i + 1000]))
+    return removed
+
+
 def forget_patterns(user_id: str) -> list[str]:
     keys = UserKeys(user_id)
     return [keys.all_pattern(), episodic_user_pattern(user_id),
@@ -239,4 +269,4 @@ def forget_patterns(user_id: str) -> list[str]:
 
 
 __all__ = ["CHECKPOINT_PREFIXES", "ImportLock", "StagingWriter", "commit", "delete_pattern",
-           "forget_patterns", "live_health_keys"]
+           "forget_patterns", "live_health_keys", "sweep_orphan_staging"]
