@@ -216,6 +216,17 @@ def test_upload_ask_chart_resume(browser, local_server: Server, export) -> None:
     page.locator('[data-step-type="tool"]').last.get_by_text("workout_summary").first.click()
     page.wait_for_timeout(500)
     page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
+
+    # -- memory panel: a goal shows up and its forget button works ----------------------
+    _send(page, "My goal is to walk 10000 steps a day")
+    page.wait_for_selector("text=Saved your goal", timeout=60_000)
+    _wait_idle(page)
+    _send(page, "What do you remember about me?")
+    forget = page.get_by_role("button", name="Forget goal: steps")
+    forget.wait_for(timeout=30_000)
+    page.screenshot(path=str(OUT / "e2e-5-memory.png"), full_page=True)
+    forget.click()
+    page.wait_for_selector("text=Forgot that goal.", timeout=30_000)
     ctx.close()
 
 
@@ -263,7 +274,11 @@ def test_password_mode_isolates_threads(browser, password_server: Server) -> Non
     page_b.goto(f"{password_server.base}/thread/{thread_id}")
     page_b.wait_for_timeout(3000)
     assert "Alice secret question" not in page_b.inner_text("body")
-    page_b.screenshot(path=str(OUT / "e2e-5-other-user.png"))
+    page_b.screenshot(path=str(OUT / "e2e-6-other-user.png"))
+    # bob has no data of his own yet: the demo button imports a generated export for him
+    page_b.goto(password_server.base)
+    page_b.get_by_role("button", name="Load demo data").click()
+    page_b.wait_for_selector("text=Imported demo-export.zip", timeout=60_000)
     ctx_b.close()
 
 

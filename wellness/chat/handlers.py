@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -176,7 +177,7 @@ async def on_message(message: cl.Message) -> None:
         return
     command = getattr(message, "command", None)
     text = (message.content or "").strip()
-    if command == "Memory":
+    if command == "Memory" or is_memory_request(text):
         from wellness.chat.memory_panel import show_memory
         await show_memory(services, user_id)
         return
@@ -189,6 +190,17 @@ async def on_message(message: cl.Message) -> None:
     if not text:
         return
     await answer(services, user_id, text)
+
+
+_MEMORY_REQUEST = re.compile(
+    r"^\s*(?:/?memory|show (?:me )?(?:my )?(?:memory|memories|goals)|"
+    r"what do you (?:remember|know)(?: about me)?|what have you remembered)\s*[?.!]*\s*$",
+    re.IGNORECASE)
+
+
+def is_memory_request(text: str) -> bool:
+    """Plain-language ways to open the memory panel (the Memory command needs typing too)."""
+    return bool(_MEMORY_REQUEST.match(text or ""))
 
 
 async def answer(services: Services, user_id: str, text: str) -> None:

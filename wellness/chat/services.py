@@ -83,8 +83,20 @@ class Services:
             self.problems["redis"] = str(exc)
             return
         self.store = RedisStore(self.endpoint.url)
+        await asyncio.to_thread(self._sweep_staging)
         await self._open_agent()
         await self._open_memory()
+
+    def _sweep_staging(self) -> None:
+        """Remove what imports killed mid-way (SIGKILL, OOM) left behind; never fatal."""
+        try:
+            from wellness.healthkit.writer import sweep_orphan_staging
+            with self.store.connection(decode=True) as r:
+                n = sweep_orphan_staging(r)
+            if n:
+                log.warning("removed %d staging keys left by interrupted imports", n)
+        except Exception as exc:  # noqa: BLE001 - cleanup must not stop the app
+            log.warning("staging sweep skipped: %s", type(exc).__name__)
 
     async def _open_agent(self) -> None:
         try:
