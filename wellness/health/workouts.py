@@ -310,16 +310,22 @@ async def last_workout(ctx: QueryContext, workout_type: str | None = None) -> di
     async with ctx.store.aconnection() as r:
         total = await r.zcard(k.workout_by_date)
         offset, batch = 0, 25
-        while offset < total and found is None:
-            wids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), _FIELDS,
-                                             offset, offset + batch - 1, "revrank")
-            for wid, values in zip(wids, rows):
-                w = _parse(wid, values)
-                if w is not None and w.day <= ctx.today and type_matches(workout_type, w.type):
-                    found = w
+        hit: str | None = None
+        while offset < total and hit is None:
+            # Scan type and date only; read the whole hash of the one that matches.
+            wids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""),
+                                             ("type", "type_raw", "date"), offset,
+                                             offset + batch - 1, "revrank")
+            for wid, (type_, type_raw, day) in zip(wids, rows):
+                d = _date(day)
+                if d is not None and d <= ctx.today and \
+                        type_matches(workout_type, type_ or type_raw or "Other"):
+                    hit = wid
                     break
             offset += batch
             batch = min(batch * 4, 1000)
+        if hit is not None:
+            found = _parse(hit, await r.hmget(k.workout(hit), _FIELDS))
     if found is None:
         what = _what(workout_type)
         return {"no_data": True, "workout_type": workout_type,
@@ -391,13 +397,23 @@ def _runs(days: list[date], step: int) -> list[tuple[date, date, int]]:
 
 async def workout_streaks(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     """Longest and current runs of consecutive days and of consecutive weeks with a workout."""
-    items, first, last = await load_workouts(ctx, rng)
+    # Only the local dates are needed: fetch one field instead of the whole hash.
+    k = ctx.keys
+    lo, hi = ctx.utc_bounds(rng, pad_hours=15)
+    async with ctx.store.aconnection() as r:
+        _ids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), ("date",), lo, hi)
+        pipe = r.pipeline(transaction=False)
+        pipe.zrange(k.workout_by_date, 0, 0, withscores=True)
+        pipe.zrange(k.workout_by_date, -1, -1, withscores=True)
+        first_m, last_m = await pipe.execute()
+    first, last = _epoch_day(first_m, ctx), _epoch_day(last_m, ctx)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng)}
-    if not items:
+    dates = [d for (raw,) in rows if (d := _date(raw)) is not None and rng.contains(d)]
+    if not dates:
         return ctx.no_data("workout", rng, first, last, **head)
     t = ctx.today
-    days = sorted({w.day for w in items})
+    days = sorted(set(dates))
     weeks = sorted({d - timedelta(days=d.weekday()) for d in days})
     day_runs = _runs(days, 1)
     week_runs = _runs(weeks, 7)
@@ -421,7 +437,7 @@ async def workout_streaks(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
                f"{cur_d_txt}. Longest run of weeks with a workout: "
                f"{fmt.plural(best_w[2], 'week')} (from the week of {fmt.day(best_w[0], t)}); "
                f"{cur_w_txt}.")
-    return {**head, "workout_days": len(days), "workouts": len(items),
+    return {**head, "workout_days": len(days), "workouts": len(dates),
             "longest_daily_streak": span(best_d),
             "current_daily_streak": span(cur_d) if cur_d else None,
             "longest_weekly_streak": span(best_w),
