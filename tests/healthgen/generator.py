@@ -543,17 +543,13 @@ class _Gen:
     def zday(self, t: int, z: ZoneInfo) -> date:
         return datetime.fromtimestamp(t, z).date()
 
-    def seen(self, lo: int, hi: int, z: ZoneInfo | None = None) -> None:
-        """Track the min/max local day of top-level record starts (date_range)."""
-        if z is None:
-            a, b = self.pday(lo), self.pday(hi)
-        else:
-            a = self.zday(lo, z).toordinal() - EPOCH_ORD
-            b = self.zday(hi, z).toordinal() - EPOCH_ORD
-        if self.min_day is None or a < self.min_day:
-            self.min_day = a
-        if self.max_day is None or b > self.max_day:
-            self.max_day = b
+    def seen_day(self, day: int) -> None:
+        """Track the min/max local day of top-level record starts (date_range). Bulk
+        paths are covered at the end from the per-day counters (cn, md)."""
+        if self.min_day is None or day < self.min_day:
+            self.min_day = day
+        if self.max_day is None or day > self.max_day:
+            self.max_day = day
 
     def addr(self) -> int:
         return 0x280000000 + self.rng.getrandbits(28)
@@ -600,10 +596,11 @@ class _Gen:
         if count:
             self.counts[typ] += 1
             self.src_counts[src.key] += 1
+            tz = next((v for k, v in meta if k == "HKTimeZone"), None)
+            day = (self.pday(start) if tz is None else
+                   self.zday(start, ZoneInfo(tz)).toordinal() - EPOCH_ORD)
+            self.seen_day(day)
             if value is not None and typ in DAILY_TYPES:
-                tz = next((v for k, v in meta if k == "HKTimeZone"), None)
-                day = (self.pday(start) if tz is None else
-                       self.zday(start, ZoneInfo(tz)).toordinal() - EPOCH_ORD)
                 cv, cu = canonical(typ, float(value), unit)
                 if cu is not None:
                     self.munits[typ] = cu
@@ -861,7 +858,6 @@ class _Gen:
                     dist_naive[gday] += float(dv) * km
                     n_st[gday] += 1
                     n_di[gday] += 1
-        self.seen(lo, hi)
         for typ, src, lst in ((T_STEPS, _WATCH, st_w), (T_STEPS, _PHONE, st_p),
                               (T_STEPS, _EMOJI, st_a), (T_DIST, _WATCH, di_w),
                               (T_DIST, _PHONE, di_p), (T_DIST, _EMOJI, di_a),
@@ -914,7 +910,6 @@ class _Gen:
             cnt += 1
         self.counts[T_HR] += cnt
         self.src_counts[_WATCH.key] += cnt
-        self.seen(ws, we - 1)
 
     # ---- sleep -------------------------------------------------------------------------
 
@@ -950,7 +945,6 @@ class _Gen:
         out.append(self.rec(T_SLEEP, _PHONE, bed, ib_end, SLEEP_PREFIX + "InBed",
                             created=ib_end + 300))
         self.add_seg(_PHONE, "InBed", bed, ib_end, None)
-        self.seen(bed, bed)
         if mode_watch in ("stages", "asleep", "unspecified"):
             t = onset
             while t < wake:
@@ -974,7 +968,6 @@ class _Gen:
                                     created=wake + 600))
                 self.add_seg(_WATCH, val, t, e, z)
                 t = e
-            self.seen(onset, onset, z)
         if not only_phone:
             # AutoSleep: one InBed and two overlapping Asleep blocks (no HKTimeZone).
             a0 = onset + 60 * rng.randint(-10, 10)
@@ -1304,7 +1297,6 @@ class _Gen:
         lunch = self.local(d, 12, 30, z)
         if ws < lunch < we - 60:
             self.food(out, lunch)
-        self.seen(ws, we - 1)
 
     def more_metrics(self, out: list[str], i: int, d: date, z: ZoneInfo, ws: int, we: int,
                      t0: int) -> None:
@@ -1335,7 +1327,6 @@ class _Gen:
         if i % 7 == 6 and at(4) is not None:
             t = at(4)
             out.append(rec(T_STEADY, _PHONE, t - 7 * 86400, t, f"{rng.uniform(0.8, 1):.2f}", "%"))
-            self.seen(t - 7 * 86400, t - 7 * 86400)  # a week-long sample
         for k in range(2):
             t = at(3 + 4 * k)
             if t is not None:
@@ -1560,7 +1551,6 @@ class _Gen:
                  self.rec(T_SLEEP_GOAL, _PHONE, t, t, "8", "hr"),
                  self.rec(T_FOOBAR, _WATCH, t + 60, t + 120, "42", "count"),
                  self.rec(T_FOOBAR, _WATCH, t + 3600, t + 3660, "7", "count")]
-        self.seen(t, t)
         sink.extend(lines)
 
     def summary(self, i: int, d: date) -> None:
@@ -1646,6 +1636,10 @@ class _Gen:
         tr.sleep_by_night = _nights(self.sleep_segs, lambda s: self.seg_zone[id(s)])
         tr.weight_kg_by_day = {k: v[1] for k, v in sorted(self.weight_last.items())}
         tr.resting_hr_by_day = dict(sorted(tr.resting_hr_by_day.items()))
+        for per_day in list(self.cn.values()) + list(self.md.values()):
+            if per_day:
+                self.seen_day(min(per_day))
+                self.seen_day(max(per_day))
         if self.min_day is not None:
             tr.date_range = {"start": date.fromordinal(self.min_day + EPOCH_ORD).isoformat(),
                              "end": date.fromordinal(self.max_day + EPOCH_ORD).isoformat()}
