@@ -446,3 +446,33 @@ def raw_client(url: str) -> redis.Redis:
 
 def dump_json(obj: Any) -> str:
     return json.dumps(obj, default=str, sort_keys=True)
+
+
+def logical_snapshot(r: redis.Redis, keys_: Iterable[str]) -> dict[str, Any]:
+    """Type-aware content of keys (for comparisons across a restart).
+
+    Why not DUMP there: after an AOF reload Redis may re-encode small hashes/zsets (listpack
+    vs hashtable), which changes DUMP bytes while the data is identical.
+    """
+    out: dict[str, Any] = {}
+    for k in keys_:
+        t = r.type(k)
+        t = t.decode() if isinstance(t, bytes) else t
+        if t == "string":
+            v: Any = r.get(k)
+        elif t == "hash":
+            v = sorted(r.hgetall(k).items())
+        elif t == "zset":
+            v = r.zrange(k, 0, -1, withscores=True)
+        elif t == "set":
+            v = sorted(r.smembers(k))
+        elif t == "list":
+            v = r.lrange(k, 0, -1)
+        elif t == "ReJSON-RL":
+            v = r.execute_command("JSON.GET", k, "$")
+        elif t == "none":
+            continue
+        else:
+            v = r.dump(k)
+        out[k] = (t, v)
+    return out

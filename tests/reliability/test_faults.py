@@ -22,6 +22,7 @@ from tests.healthgen import GenConfig, write_zip
 from tests.reliability.harness import (
     AppServer,
     ChatClient,
+    logical_snapshot,
     raw_client,
     snapshot,
     thread_keys,
@@ -123,7 +124,7 @@ async def test_redis_stopped_mid_conversation(own_redis: EmbeddedRedis, tmp_path
 async def test_redis_restart_keeps_everything(own_redis: EmbeddedRedis, tmp_path: Path,
                                               record) -> None:
     """Redis killed with SIGKILL (AOF everysec) and restarted: imported data, goals,
-    conversation checkpoints and chat history are byte-identical, and the thread resumes."""
+    conversation checkpoints and chat history are identical, and the thread resumes."""
     root = own_redis.dir.parent
     user = "fault2"
     srv = _server(own_redis.url(), tmp_path, user).start()
@@ -141,6 +142,7 @@ async def test_redis_restart_keeps_everything(own_redis: EmbeddedRedis, tmp_path
         r = raw_client(own_redis.url())
         extra = thread_keys(r, thread)
         before = snapshot(r, user_patterns(user), extra)
+        logical = logical_snapshot(r, list(before))
         goals = [k for k in before if k.startswith("episodic:")]
         r.close()
         st = own_redis.state()
@@ -150,15 +152,17 @@ async def test_redis_restart_keeps_everything(own_redis: EmbeddedRedis, tmp_path
         EmbeddedRedis(root, started_by="test").start()
         r = raw_client(own_redis.url())
         after = snapshot(r, user_patterns(user), extra)
+        same = set(before) == set(after) and logical == logical_snapshot(r, list(before))
+        dump_same = sum(1 for k in before if k in after and before[k][0] == after[k][0])
         r.close()
-        same = {k: v[0] for k, v in before.items()} == {k: v[0] for k, v in after.items()}
         await c.close()
         c = ChatClient(srv.base, cookies=c.cookies, thread_id=thread)
         await c.connect()
         follow, _ = await _last_text(c, "How many steps did I take in total?")
         saved = await checkpoint_humans(own_redis.url(), user, thread)
         record.case("redis_sigkill_restart", f"{len(before)} keys ({len(goals)} goal keys) "
-                    f"byte-identical after SIGKILL + restart: {same}; resumed thread answered "
+                    f"identical after SIGKILL + restart: {same} ({dump_same} DUMP-identical, the rest "
+                    f"re-encoded by the AOF reload); resumed thread answered "
                     f"{follow[:80]!r}; questions in checkpoint {len(saved)}",
                     same and bool(follow) and len(saved) == 3)
         assert goals, f"goal not stored: {goal!r}"

@@ -177,10 +177,16 @@ def validate_numbers(answer: str, question: str, results: Sequence[dict[str, Any
     return {"numbers": len(found), "matched": matched, "score": round(matched / len(found), 3)}
 
 
+class IncompleteModelResponse(RuntimeError):
+    """The model's streamed answer stopped before it finished (no finish reason)."""
+
+
 def user_message_for(exc: BaseException) -> str:
     """One plain sentence for a failure (details go to the log, never health values)."""
     if isinstance(exc, StoreUnavailable):
         return exc.user_message
+    if isinstance(exc, IncompleteModelResponse):
+        return MODEL_ERROR_MESSAGE
     try:
         import redis
 
@@ -240,6 +246,8 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
         except (TypeError, ValueError, NotImplementedError):
             final = model
 
+    remote = type(model).__module__.startswith("langchain_openai")
+
     async def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         messages = state["messages"]
         turn = current_turn(messages)
@@ -251,6 +259,11 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
                                max_chars=history_mod.MAX_HISTORY_CHARS)
         runnable = bound if rounds < max_tool_rounds else final
         response = await runnable.ainvoke([SystemMessage(prompt), *history], config)
+        if remote and isinstance(response, AIMessage) and \
+                not (response.response_metadata or {}).get("finish_reason"):
+            # A stream cut off mid-way (proxy reset, server crash) ends without a finish
+            # reason; treat it as a failed call instead of saving half an answer.
+            raise IncompleteModelResponse("model stream ended without a finish reason")
         if rounds >= max_tool_rounds and isinstance(response, AIMessage) and response.tool_calls:
             response = AIMessage(content=message_text(response) or LOOP_ERROR_MESSAGE,
                                  id=response.id)
@@ -551,7 +564,11 @@ async def _load_memory(store: Any, settings: Settings) -> Any:
     memory = MemoryService(store, settings)
     setup = getattr(memory, "setup", None)
     if setup is not None:
-        await _maybe_await(setup())
+        try:
+            await _maybe_await(setup())
+        except Exception as exc:  # noqa: BLE001 - answer data questions even without memory
+            log.warning("memory unavailable, running without it: %s", type(exc).__name__)
+            return None
     return memory
 
 
