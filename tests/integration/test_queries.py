@@ -486,3 +486,42 @@ async def test_long_ranges_are_compact(store, user_id):
     assert len(series["points"]) <= 400 and len(series["chart"]["x"]) <= 400
     for res in (sl, rings, series):
         assert len(json.dumps(res)) < 20000
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("steps", "StepCount"), ("Step count", "StepCount"), ("rhr", "RestingHeartRate"),
+    ("resting heart rate", "RestingHeartRate"), ("heart rate", "HeartRate"),
+    ("HR", "HeartRate"), ("weight", "BodyMass"), ("calories", "ActiveEnergyBurned"),
+    ("active energy", "ActiveEnergyBurned"), ("vo2", "VO2Max"), ("VO2 max", "VO2Max"),
+    ("hrv", "HeartRateVariabilitySDNN"), ("bmi", "BodyMassIndex"),
+    ("body fat", "BodyFatPercentage"), ("spo2", "OxygenSaturation"),
+    ("blood oxygen", "OxygenSaturation"), ("respiratory rate", "RespiratoryRate"),
+    ("flights", "FlightsClimbed"), ("distance", "DistanceWalkingRunning"),
+    ("exercise minutes", "AppleExerciseTime"), ("my daily steps", "StepCount"),
+    ("HKQuantityTypeIdentifierStepCount", "StepCount"), ("stpes", "StepCount"),
+    ("dietary sugar", "DietarySugar"), ("time in daylight", "TimeInDaylight"),
+])
+def test_resolver(name: str, expected: str) -> None:
+    from wellness.health.metrics import resolve_metric
+    have = {STEPS, RHR, "HKQuantityTypeIdentifierDietarySugar",
+            "HKQuantityTypeIdentifierTimeInDaylight"}
+    info = resolve_metric(name, have)
+    assert info.type == expected
+    if expected == "StepCount":
+        assert info.key == STEPS  # the stored (full) identifier is used for keys
+
+
+@pytest.mark.parametrize(("name", "hint"), [("sleep", "sleep_summary"),
+                                            ("workouts", "workout_summary"),
+                                            ("move ring", "activity_rings"),
+                                            ("blorbs", "Your data has")])
+def test_resolver_refusals(name: str, hint: str) -> None:
+    from wellness.health.metrics import MetricError, resolve_metric
+    with pytest.raises(MetricError, match=hint):
+        resolve_metric(name, {STEPS})
+
+
+async def test_tool_args_tolerate_null_strings(tools, user_id, data):
+    r = await call(tools, "metric_summary", user_id, metric="steps", start="null", end="",
+                   period="last week", stat="")
+    assert r["total"] == 84210

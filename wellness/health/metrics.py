@@ -176,6 +176,21 @@ _BY_TYPE = {m.type: m for m in CATALOGUE}
 _CUMULATIVE_PREFIXES = ("Dietary", "Distance")
 
 
+# Questions about these are answered by other tools, not by a metric rollup.
+_OTHER_TOOLS = {
+    frozenset({"sleep", "sleep duration", "hours of sleep", "sleep hours", "time asleep",
+               "sleep analysis", "deep sleep", "rem sleep", "bedtime", "sleep efficiency"}):
+        "use sleep_summary for sleep.",
+    frozenset({"workouts", "workout", "training", "runs", "workout count",
+               "number of workouts"}):
+        "use workout_summary or list_workouts for workouts (compare_periods accepts "
+        "metric='workouts').",
+    frozenset({"rings", "activity rings", "move ring", "exercise ring", "stand ring",
+               "stand hours"}):
+        "use activity_rings for the Move/Exercise/Stand rings.",
+}
+
+
 def short_type(type_name: str) -> str:
     """``HKQuantityTypeIdentifierStepCount`` → ``StepCount`` (short names pass through)."""
     for prefix in _PREFIXES:
@@ -237,6 +252,9 @@ def resolve_metric(name: str, available: Iterable[str] = ()) -> MetricInfo:
         raise MetricError("no metric given; try e.g. 'steps', 'resting heart rate', 'weight'")
     raw = name.strip()
     wanted = _normalise_name(raw)
+    for words, tool_hint in _OTHER_TOOLS.items():
+        if wanted in words:
+            raise MetricError(f"'{raw}' is not a daily metric; {tool_hint}")
     squashed = _squash(short_type(raw))
 
     def done(info: MetricInfo) -> MetricInfo:

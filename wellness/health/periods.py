@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 __all__ = [
     "DateRange",
@@ -644,6 +645,16 @@ def shift_range(rng: DateRange, direction: str = "previous", *,
     return DateRange(start, end, label)
 
 
+_NOTHING = {"", "none", "null", "nil", "n/a", "na", "any", "default", "unspecified"}
+
+
+def _blank(value: Any) -> Any:
+    """Models sometimes send "null" or "none" for an absent argument."""
+    if isinstance(value, str) and value.strip().lower() in _NOTHING:
+        return None
+    return value
+
+
 def resolve_range(start: str | date | None = None, end: str | date | None = None,
                   period: str | None = None, *, today: date,
                   default: str | DateRange | None = None,
@@ -653,6 +664,7 @@ def resolve_range(start: str | date | None = None, end: str | date | None = None
     A lone ``start`` runs to today; a lone ``end`` gets the default's length (or one day).
     The default is explicit and echoed in the label, so it is never a silent fallback.
     """
+    start, end, period = _blank(start), _blank(end), _blank(period)
     s = parse_iso_date(start) if isinstance(start, str) and start.strip() else start
     e = parse_iso_date(end) if isinstance(end, str) and end.strip() else end
     if isinstance(s, str):
