@@ -181,3 +181,23 @@ def test_daily_rollups_match_ground_truth(generated, store, settings, user_id) -
             unit = truth.metric_units.get(metric)
             if unit:
                 assert json.loads(r.get(keys.health_metric(metric)))["unit"] == unit
+
+
+def test_concurrent_import_refused_and_dead_lock_taken_over(generated, store, settings,
+                                                            user_id) -> None:  # noqa: ANN001
+    from wellness.healthkit import ImportInProgress
+
+    path, _ = generated
+    keys = UserKeys(user_id)
+    with store.connection() as r:
+        r.set(keys.import_lock, "otherhost:1:abc", ex=60)
+    with pytest.raises(ImportInProgress):
+        import_export(path, user_id, store, settings)
+    with store.connection() as r:
+        assert not list(r.scan_iter(match=f"user:{user_id}:health*"))
+        # a lock left by a dead process on this host is taken over
+        import socket
+        r.set(keys.import_lock, f"{socket.gethostname()}:999999:dead", ex=60)
+    import_export(path, user_id, store, settings)
+    with store.connection() as r:
+        assert r.get(keys.import_lock) is None

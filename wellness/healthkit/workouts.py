@@ -74,6 +74,17 @@ def workout_fields(w: Workout, source_key: str,
         factor = {"cm": 0.01, "m": 1.0, "ft": 0.3048, "km": 1000.0}.get(elevation[1])
         elevation_m = elevation[0] * factor if factor is not None else None
     mets = parse_number_with_unit(w.metadata.get("HKAverageMETs"))
+    temp = parse_number_with_unit(w.metadata.get("HKWeatherTemperature"))
+    temp_c = None
+    if temp is not None:
+        conv = {"degC": (1.0, 0.0), "degF": (5 / 9, -32 * 5 / 9)}.get(temp[1])
+        temp_c = temp[0] * conv[0] + conv[1] if conv else None
+    humidity = parse_number_with_unit(w.metadata.get("HKWeatherHumidity"))
+    humidity_pct = None
+    if humidity is not None:
+        # Older exports print "96 %", recent ones "9600 %" (scaled ×100).
+        humidity_pct = humidity[0] / 100 if humidity[0] > 100 else humidity[0]
+    pauses = sum(1 for e in w.events if e.type.endswith("Pause"))
     return {
         "type": w.short_type,
         "type_raw": w.activity_type,
@@ -95,4 +106,8 @@ def workout_fields(w: Workout, source_key: str,
         "elevation_m": _num(elevation_m, 1),
         "mets": _num(mets[0] if mets else None, 2),
         "routes": json.dumps(w.routes, ensure_ascii=False),
+        "temp_c": _num(temp_c, 1),
+        "humidity_pct": _num(humidity_pct, 1),
+        "pauses": str(pauses),
+        "segments": str(w.activities),
     }
