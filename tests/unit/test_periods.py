@@ -114,6 +114,9 @@ TABLE = [
     ("the last 24 hours", "2024-10-15", "2024-10-16"),
     ("on the 5th", "2024-10-05", "2024-10-05"),
     ("the 20th", "2024-09-20", "2024-09-20"),
+    ("Friday night", "2024-10-12", "2024-10-12"),  # the night ending Saturday morning
+    ("the night of Oct 14", "2024-10-15", "2024-10-15"),
+    ("the night before Oct 15", "2024-10-15", "2024-10-15"),
 ]
 
 
@@ -129,7 +132,8 @@ def test_table_is_broad() -> None:
 
 
 @pytest.mark.parametrize("phrase", [
-    "next week", "tomorrow", "next month", "2025", "in 2030", "this weekend"
+    "next week", "tomorrow", "next month", "2025", "in 2030", "wednesday night",
+    "this weekend"
     # Wed Oct 16: this weekend (Oct 19-20) has not started
 ])
 def test_future_is_refused(phrase: str) -> None:
@@ -260,6 +264,7 @@ def test_resolve_range() -> None:
     ("what did I do on the 5th?", "on the 5th"),
     ("steps Oct 1-15", "oct 1 to oct 15"),
     ("steps today vs yesterday", "today"),
+    ("how did I sleep on Friday night?", "friday night"),
 ])
 def test_find_period(question: str, phrase: str | None) -> None:
     found = find_period(question, TODAY)

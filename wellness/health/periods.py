@@ -392,6 +392,11 @@ def _weekday(m: re.Match[str], today: date) -> tuple[date, date, str]:
     d = today - timedelta(days=back)
     full = calendar.day_name[wd]
     label = f"last {full}" if which in ("last", "past", "previous") else full
+    if m.group(3) == "night":
+        # "Friday night" is the night that ends on Saturday morning (nights are labelled
+        # by the morning they end on, docs/data-model.md).
+        n = d + timedelta(days=1)
+        return n, n, f"{label} night (the night ending {_fmt(n)})"
     return d, d, f"{label} ({_fmt(d)})"
 
 
@@ -524,8 +529,9 @@ def _clamp(start: date, end: date, label: str, today: date) -> DateRange:
     if start > end:
         raise PeriodError(f"'{label}' ends before it starts")
     if start > today:
-        raise PeriodError(f"{label} ({_fmt(start)} – {_fmt(end)}) is in the future; "
-                          f"today is {_fmt(today)}")
+        span = _fmt(start) if start == end else f"{_fmt(start)} – {_fmt(end)}"
+        what = label if span in label else f"{label} ({span})"
+        raise PeriodError(f"{what} is in the future; today is {_fmt(today)}")
     return DateRange(start, min(end, today), label)
 
 
@@ -554,6 +560,17 @@ def parse_period(text: str, today: date, *, reference: DateRange | None = None) 
                               "ask about a specific period first")
         unit = rel.group(1) or rel.group(2)
         return _clamp(*_before(reference, unit), today)
+
+    night_of = re.match(r"^(?:on |for )?(?:the )?night (?:of|before) (.+)$", norm)
+    if night_of:
+        got = _match_single(night_of.group(1), today)
+        if got is None or got[0] != got[1]:
+            raise _unknown(text)
+        if "before" in norm.split(night_of.group(1))[0]:
+            n = got[0]  # the night before Oct 15 ends on the morning of Oct 15
+        else:
+            n = got[0] + timedelta(days=1)
+        return _clamp(n, n, f"the night ending {_fmt(n)}", today)
 
     since = _SINCE.match(_PREFIX.sub("", norm, count=1))
     if since:
@@ -706,6 +723,9 @@ _SEARCH_ATOMS = [
     r"(?:the )?day before yesterday|yesterday(?: morning| afternoon| evening)?",
     r"today|this morning|this afternoon|this evening|tonight",
     r"last night|(?:the )?night before last",
+    rf"(?:the )?night (?:of|before) (?:{_MONTH_RE} {_DAY_RE}(?: {_YEAR_RE})?|{_ISO_RE}|"
+    rf"(?:last )?{_WEEKDAY_FULL_RE})",
+    rf"(?:last )?{_WEEKDAY_FULL_RE} night",
     r"(?:this|current|last|previous|prior|next) (?:week|month|year)|(?:week|month|year) to date",
     r"(?:the )?(?:week|month|year) before last",
     rf"(?:the )?(?:last|past|previous|recent|prior) {_NUM_RE} {_UNIT_RE}",
