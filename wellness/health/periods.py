@@ -562,7 +562,7 @@ def parse_period(text: str, today: date, *, reference: DateRange | None = None) 
         return _clamp(*_before(reference, unit), today)
 
     night_of = re.match(r"^(?:on |for )?(?:the )?night (?:of|before) (.+)$", norm)
-    if night_of:
+    if night_of and night_of.group(1) != "last":
         got = _match_single(night_of.group(1), today)
         if got is None or got[0] != got[1]:
             raise _unknown(text)
