@@ -193,6 +193,17 @@ def _own_copy(path: str, data_dir: Path) -> tuple[str, Callable[[], None]]:
     return str(target), lambda: shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _drop_session_copy(path: str) -> None:
+    """Delete Chainlit's session copy of an upload once imported: exports can be gigabytes,
+    and Chainlit would otherwise keep them on disk until the session expires."""
+    p = Path(path)
+    if ".files" in p.parts:
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
 async def import_chart(services: Any, user_id: str, summary: dict[str, Any]) -> dict | None:
     """Workouts per week (last 26 weeks of data) or daily steps (last 30 days of data).
 
@@ -275,6 +286,7 @@ async def run_import(services: Any, job: ImportJob, path: str) -> None:
     finally:
         tick.cancel()
         await asyncio.to_thread(cleanup)
+        await asyncio.to_thread(_drop_session_copy, path)
     await msg.remove_actions()
     msg.actions = []
     msg.content = outcome_text
