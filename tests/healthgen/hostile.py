@@ -9,6 +9,8 @@ returns that file's path, so tests can parametrize over :data:`HOSTILE_CASES`:
   one small base export (:data:`BASE_CONFIG`), so they must yield the same record counts
   as :func:`base_truth` (``healthdata_empty`` yields zero records).
 * :data:`REJECTED` — must be rejected (typed error, nothing stored, < a few seconds).
+* :data:`PARTIAL` — ``bad_records``: must import with per-record warnings; aggregates equal
+  :func:`base_truth`, counts within :func:`bad_records_count_bounds` (see BAD_RECORDS).
 
 :data:`EXPECTED` gives the one-line expectation per case. Policy choices made here (they
 are the importer's contract unless the team decides otherwise): UTF-16 files are rejected
@@ -21,6 +23,7 @@ a zip symlink member is ignored; an empty ``<HealthData/>`` is a valid export wi
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 import zlib
@@ -31,10 +34,12 @@ from .dtd import dtd_text
 from .generator import GenConfig, GroundTruth, write_export
 
 __all__ = ["HOSTILE_CASES", "VALID_VARIANTS", "REJECTED", "EXPECTED", "BASE_CONFIG",
-           "base_truth", "base_xml", "build_all"]
+           "BAD_RECORDS", "PARTIAL", "V12_BASED", "bad_records_count_bounds", "base_truth",
+           "base_xml", "build_all"]
 
-#: The small export every XML-level variant is derived from (~150 KB, 4 days).
-BASE_CONFIG = GenConfig(seed=11, days=4, scale=0.1, export_version=14, travel=False)
+#: The small export every XML-level variant is derived from (~300 KB, 4 days, 4 workouts:
+#: interval, new-style, attributes+statistics, third-party).
+BASE_CONFIG = GenConfig(seed=12, days=4, scale=0.1, export_version=14, travel=False)
 
 _base_cache: dict[tuple, tuple[bytes, GroundTruth]] = {}
 
@@ -177,6 +182,103 @@ def control_chars(d: Path) -> Path:
 def healthdata_empty(d: Path) -> Path:
     pro, dtd, _ = _split(base_xml())
     return _write(d, "healthdata_empty.xml", pro + dtd + b'<HealthData locale="en_US">\n</HealthData>\n')
+
+
+_ATTR = re.compile(rb'([A-Za-z_][\w.-]*)="([^"]*)"')
+
+
+def attr_order_shuffled(d: Path) -> Path:
+    """Every element's attributes in reverse order plus an unknown attribute: parsers that
+    rely on attribute order or a fixed attribute set (regex parsers) break; data unchanged."""
+    out = []
+    for line in base_xml().splitlines(keepends=True):
+        st = line.lstrip()
+        if st.startswith((b"<Record ", b"<Workout ", b"<Correlation ", b"<ActivitySummary ")):
+            indent = line[: len(line) - len(st)]
+            name_end = st.index(b" ")
+            attrs = _ATTR.findall(st)
+            close = b"/>" if st.rstrip().endswith(b"/>") else b">"
+            body = b" ".join(b'%s="%s"' % kv for kv in reversed(attrs))
+            line = (indent + st[:name_end] + b' futureAttribute="1" ' + body + close + b"\n")
+        out.append(line)
+    return _write(d, "attr_order_shuffled.xml", b"".join(out))
+
+
+def unknown_elements(d: Path) -> Path:
+    """Unknown elements at top level and inside a Record / Workout: must be skipped."""
+    x = base_xml()
+    x = x.replace(b"\n <Record ", b"\n <FutureThing kind=\"x\"><Nested a=\"1\"/></FutureThing>\n <Record ", 1)
+    i = x.index(b"</Workout>")
+    x = x[:i] + b" <FutureWorkoutThing value=\"9\"/>\n " + x[i:]
+    i = x.index(b"<MetadataEntry key=\"HKMetadataKeyHeartRateMotionContext\"")
+    x = x[:i] + b"<FutureChild/>\n  " + x[i:]
+    return _write(d, "unknown_elements.xml", x)
+
+
+#: Injected records (§5.3 items 1-5): (case, attribute text after ``<Record ``, policy).
+#: ``skip``: must not be stored (count a warning); ``skip_or_keep``: may be stored raw
+#: (then it appears in the type counts) but must never change an aggregate. All sit at
+#: 03:00 local on the second day, when no other source writes steps, so a kept value
+#: would be visible in ``steps_by_day``.
+_STEP = 'type="HKQuantityTypeIdentifierStepCount" sourceName="BadApp" unit="count"'
+_WHEN = 'startDate="2024-01-02 03:00:%02d -0800" endDate="2024-01-02 03:01:00 -0800"'
+BAD_RECORDS: list[tuple[str, str, str]] = [
+    ("empty_value", f'{_STEP} {_WHEN % 1} value=""', "skip"),
+    ("missing_value", f'{_STEP} {_WHEN % 2}', "skip"),
+    ("nan", f'{_STEP} {_WHEN % 3} value="NaN"', "skip"),
+    ("inf", f'{_STEP} {_WHEN % 4} value="inf"', "skip"),
+    ("overflow", f'{_STEP} {_WHEN % 5} value="1e309"', "skip"),
+    ("negative_steps", f'{_STEP} {_WHEN % 6} value="-500"', "skip"),
+    ("decimal_comma", f'{_STEP} {_WHEN % 7} value="1,5"', "skip"),
+    ("missing_unit", 'type="HKQuantityTypeIdentifierBodyMass" sourceName="BadApp" '
+     f'{_WHEN % 8} value="70"', "skip"),
+    ("unknown_unit", 'type="HKQuantityTypeIdentifierDistanceWalkingRunning" sourceName="BadApp"'
+     f' unit="furlongs" {_WHEN % 9} value="3"', "skip_or_keep"),
+    ("bad_month", f'{_STEP} startDate="2024-13-22 08:15:32 -0700" '
+     'endDate="2024-13-22 08:16:32 -0700" value="5"', "skip"),
+    ("iso_t_z", f'{_STEP} startDate="2024-01-02T03:15:32Z" endDate="2024-01-02T03:16:32Z" '
+     'value="5"', "skip"),
+    ("naive", f'{_STEP} startDate="2024-01-02 03:15:32" endDate="2024-01-02 03:16:32" '
+     'value="5"', "skip"),
+    ("empty_date", f'{_STEP} startDate="" endDate="" value="5"', "skip"),
+    ("offset_colon", f'{_STEP} startDate="2024-01-02 03:20:32 -08:00" '
+     'endDate="2024-01-02 03:21:32 -08:00" value="5"', "skip_or_keep"),
+    ("end_before_start", f'{_STEP} startDate="2024-01-02 03:45:32 -0800" '
+     'endDate="2024-01-02 03:35:32 -0800" value="5"', "skip"),
+    ("year_1970", f'{_STEP} startDate="1970-01-01 00:00:00 +0000" '
+     'endDate="1970-01-01 00:01:00 +0000" value="5"', "skip"),
+    ("year_2100", f'{_STEP} startDate="2100-01-01 00:00:00 -0800" '
+     'endDate="2100-01-01 00:01:00 -0800" value="5"', "skip"),
+    ("hour_24", f'{_STEP} startDate="2024-01-02 24:00:00 -0800" '
+     'endDate="2024-01-02 24:00:00 -0800" value="5"', "skip"),
+    ("missing_start", f'{_STEP} endDate="2024-01-02 03:16:32 -0800" value="5"', "skip"),
+    ("missing_type", f'sourceName="BadApp" unit="count" {_WHEN % 10} value="5"', "skip"),
+    ("missing_source", f'type="HKQuantityTypeIdentifierStepCount" unit="count" {_WHEN % 11}'
+     ' value="5"', "skip"),
+    ("unknown_category", f'type="HKDataTypeSomething" sourceName="BadApp" {_WHEN % 12} '
+     'value="x"', "skip_or_keep"),
+]
+
+
+def bad_records_count_bounds() -> tuple[dict[str, int], dict[str, int]]:
+    """(fewest, most) acceptable records_by_type after importing :func:`bad_records`."""
+    lo = dict(base_truth().records_by_type)
+    hi = dict(lo)
+    for _, attrs, policy in BAD_RECORDS:
+        if policy == "skip_or_keep":
+            typ = re.search(r'type="([^"]+)"', attrs).group(1)  # type: ignore[union-attr]
+            hi[typ] = hi.get(typ, 0) + 1
+    return lo, hi
+
+
+def bad_records(d: Path) -> Path:
+    """The base export plus one broken Record per :data:`BAD_RECORDS` case (§5.3 items 1-5).
+    Must import: every aggregate (steps_by_day, metric_daily, date_range, ...) equals
+    ``base_truth()``; record counts lie within :func:`bad_records_count_bounds`."""
+    x = base_xml()
+    lines = b"".join(b" <Record " + a.encode() + b"/>\n" for _, a, _p in BAD_RECORDS)
+    i = x.index(b"\n <Record ") + 1
+    return _write(d, "bad_records.xml", x[:i] + lines + x[i:])
 
 
 # ---------------------------------------------------------------------------------------
@@ -563,6 +665,9 @@ HOSTILE_CASES: dict[str, Callable[[Path], Path]] = {
     "utf8_bom": utf8_bom,
     "control_chars": control_chars,
     "healthdata_empty": healthdata_empty,
+    "attr_order_shuffled": attr_order_shuffled,
+    "unknown_elements": unknown_elements,
+    "bad_records": bad_records,
     "zip_nested": zip_nested,
     "zip_flat": zip_flat,
     "zip_double_nested": zip_double_nested,
@@ -576,11 +681,15 @@ HOSTILE_CASES: dict[str, Callable[[Path], Path]] = {
 VALID_VARIANTS: frozenset[str] = frozenset({
     "dtd_unclosed_vision", "dtd_unclosed_attachment", "dtd_extra_gt", "doctype_missing",
     "doctype_one_line", "comment_before_doctype", "utf8_bom", "control_chars",
-    "healthdata_empty", "zip_nested", "zip_flat", "zip_double_nested", "zip_macosx_junk",
+    "healthdata_empty", "attr_order_shuffled", "unknown_elements",
+    "zip_nested", "zip_flat", "zip_double_nested", "zip_macosx_junk",
     "zip_exportar", "zip_cn_utf8_flag", "zip_cn_no_utf8_flag", "zip_symlink_member",
 })
 
-REJECTED: frozenset[str] = frozenset(set(HOSTILE_CASES) - VALID_VARIANTS)
+#: Must import, with per-record warnings; counts within bad_records_count_bounds().
+PARTIAL: frozenset[str] = frozenset({"bad_records"})
+
+REJECTED: frozenset[str] = frozenset(set(HOSTILE_CASES) - VALID_VARIANTS - PARTIAL)
 
 #: Cases whose data comes from the v12 base (same counts as ``base_truth(12)``).
 V12_BASED: frozenset[str] = frozenset({"dtd_unclosed_vision", "dtd_unclosed_attachment",
@@ -623,6 +732,11 @@ EXPECTED: dict[str, str] = {
     "utf8_bom": "imported; same records as base_truth()",
     "control_chars": "imported; \\x0b stripped/sanitized; same record counts as base_truth()",
     "healthdata_empty": "imported; zero records",
+    "attr_order_shuffled": "imported; same records as base_truth() (order/unknown attrs ignored)",
+    "unknown_elements": "imported; same records as base_truth(); unknown elements skipped",
+    "bad_records": "imported with warnings; every aggregate and date_range equal "
+                   "base_truth(); 'skip' lines never stored, 'skip_or_keep' lines may be "
+                   "stored raw (counts within bad_records_count_bounds())",
     "zip_nested": "imported; same records as base_truth()",
     "zip_flat": "imported; export.xml at the zip root is found",
     "zip_double_nested": "imported; export/apple_health_export/export.xml is found",

@@ -306,8 +306,9 @@ def _sniff_zip(p: Path) -> bytes:
 
 
 def test_hostile_registry_partitions() -> None:
-    assert hostile.VALID_VARIANTS | hostile.REJECTED == set(hostile.HOSTILE_CASES)
-    assert not hostile.VALID_VARIANTS & hostile.REJECTED
+    parts = (hostile.VALID_VARIANTS, hostile.REJECTED, hostile.PARTIAL)
+    assert set().union(*parts) == set(hostile.HOSTILE_CASES)
+    assert sum(map(len, parts)) == len(hostile.HOSTILE_CASES)
     assert set(hostile.EXPECTED) == set(hostile.HOSTILE_CASES)
 
 
@@ -321,6 +322,15 @@ def test_valid_variants_contain_the_base_data(tmp_path: Path) -> None:
         want = 0 if name == "healthdata_empty" else (
             hostile.base_truth(12) if name in hostile.V12_BASED else base).raw_top_level_records
         assert _top_level_records(x) == want, name
+
+
+def test_bad_records_are_injected_at_top_level(tmp_path: Path) -> None:
+    x = hostile.bad_records(tmp_path).read_bytes()
+    base = hostile.base_truth()
+    assert _top_level_records(x) == base.raw_top_level_records + len(hostile.BAD_RECORDS)
+    lo, hi = hostile.bad_records_count_bounds()
+    assert lo == base.records_by_type and sum(hi.values()) - sum(lo.values()) == 3
+    assert {p for _, _, p in hostile.BAD_RECORDS} == {"skip", "skip_or_keep"}
 
 
 def test_rejected_cases_are_what_they_claim(tmp_path: Path) -> None:
