@@ -15,12 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wellness.health import formatting as fmt
-from wellness.health.base import MAX_POINTS, QueryContext, chart, first_last, loads
+from wellness.health.base import MAX_POINTS, QueryContext, chart, first_last
 from wellness.health.daily import choose_bucket, group, load_days
 from wellness.health.metrics import MetricError, MetricInfo, friendly_name, resolve_metric
 from wellness.health.periods import DateRange
 from wellness.store.connection import RedisStore
-from wellness.store.keys import UserKeys
+from wellness.store.keys import UserKeys, day_from_ordinal
 
 STATS = ("sum", "avg", "min", "max", "last", "count", "all")
 
@@ -101,8 +101,6 @@ class HealthQueries:
                             "last_day": last.isoformat(), "days": int(replies[3 * i + 2])})
         base = 3 * len(types)
         extra: dict[str, Any] = {}
-        from wellness.store.keys import day_from_ordinal  # local: tiny helper
-
         for j, name in enumerate(("workouts", "sleep", "activity")):
             f_m, l_m, n = replies[base + 3 * j: base + 3 * j + 3]
             if not f_m:
@@ -353,4 +351,4 @@ class HealthQueries:
         return await activity_rings(self.ctx, rng)
 
 
-__all__ = ["HealthQueries", "MetricError", "STATS", "quantity", "loads"]
+__all__ = ["HealthQueries", "MetricError", "STATS", "quantity"]
