@@ -325,3 +325,52 @@ def test_sniff(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
     assert [upload.sniff(tmp_path / n) for n in "abcde"] == ["zip", "xml", "xml", None, None]
     assert upload.sniff(tmp_path / "missing") is None
+
+
+async def test_redis_down_at_startup_is_retried(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import wellness.store.runtime as rt
+
+    calls = []
+
+    def down(settings: Any, **kw: Any) -> Any:
+        calls.append(1)
+        raise StoreUnavailable("cannot reach Redis")
+
+    monkeypatch.setattr(rt, "resolve_redis", down)
+    s = Services(Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1"))
+    set_services(s)
+    try:
+        await s.start()
+        assert s.store is None and "redis" in s.problems
+        ctx = make_context()
+        await handlers.chat_start()
+        assert ctx.emitter.texts() == [StoreUnavailable.user_message]
+        s.last_attempt -= 10
+        await handlers.on_message(user_message("hello"))
+        assert len(calls) == 2  # retried, still down: friendly sentence again
+        assert ctx.emitter.texts()[-1] == StoreUnavailable.user_message
+    finally:
+        set_services(None)
+
+
+async def test_stop_mid_turn_leaves_the_chat_usable(services: Services) -> None:
+    class Slow(FakeRuntime):
+        async def run_turn(self, user_id, thread_id, text, *, stateless=False):
+            self.calls.append((user_id, thread_id, text, stateless))
+            if text == "slow":
+                yield TurnEvent.tool_start("c1", "metric_series", {"metric": "steps"})
+                await asyncio.sleep(30)
+            yield TurnEvent.token("fine")
+            yield TurnEvent.done("fine", [])
+
+    services.runtime = Slow()
+    ctx = make_context()
+    task = asyncio.create_task(handlers.on_message(user_message("slow")))
+    await asyncio.sleep(0.1)
+    task.cancel()  # what Chainlit's Stop button does
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ctx.emitter.steps("tool")[0]["output"] == "stopped"
+    await handlers.on_message(user_message("again"))
+    assert ctx.emitter.texts()[-1] == "fine"

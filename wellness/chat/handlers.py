@@ -129,9 +129,10 @@ async def chat_start() -> None:
     only useful once there is data to ask about.
     """
     services = get_services()
+    await services.ensure()
     cl.user_session.set("stateless", is_stateless())
     await set_commands()
-    if "redis" in services.problems:
+    if services.store is None:
         from wellness.store.errors import StoreUnavailable
         await cl.Message(content=StoreUnavailable.user_message, author=AUTHOR).send()
         return
@@ -162,6 +163,7 @@ async def chat_resume(thread: dict[str, Any]) -> None:
 async def on_message(message: cl.Message) -> None:
     """Files go to the importer, commands to their panels, text to the agent."""
     services = get_services()
+    await services.ensure()
     try:
         user_id = current_user_id(services)
     except ValueError:

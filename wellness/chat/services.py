@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class Services:
     memory: Any = None            # wellness.memory.MemoryService
     problems: dict[str, str] = field(default_factory=dict)
     started: bool = False
+    last_attempt: float = 0.0
 
     @property
     def redis_url(self) -> str | None:
@@ -71,6 +73,7 @@ class Services:
         if self.started:
             return
         self.started = True
+        self.last_attempt = time.monotonic()
         from wellness.store.connection import RedisStore
         from wellness.store.runtime import resolve_redis
 
@@ -81,7 +84,9 @@ class Services:
         except Exception as exc:  # reported to users as one sentence, logged without secrets
             log.error("redis unavailable at startup: %s", type(exc).__name__)
             self.problems["redis"] = str(exc)
+            self.started = False  # ensure() retries later: Redis may come back
             return
+        self.problems.pop("redis", None)
         self.store = RedisStore(self.endpoint.url)
         await asyncio.to_thread(self._sweep_staging)
         await self._open_agent()
@@ -97,6 +102,12 @@ class Services:
                 log.warning("removed %d staging keys left by interrupted imports", n)
         except Exception as exc:  # noqa: BLE001 - cleanup must not stop the app
             log.warning("staging sweep skipped: %s", type(exc).__name__)
+
+    async def ensure(self, retry_after_s: float = 5.0) -> None:
+        """Retry opening Redis (at most every few seconds) if it was down at startup."""
+        if self.store is None and not self.started and \
+                time.monotonic() - self.last_attempt >= retry_after_s:
+            await self.start()
 
     async def _open_agent(self) -> None:
         try:

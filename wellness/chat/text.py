@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>$&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>$&:])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
