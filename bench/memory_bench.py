@@ -16,8 +16,21 @@ Choice for the product (see ``wellness/memory/indexes.py``): FLAT. Every episodi
 filtered to one user (~1 % of documents at this size), so RediSearch pre-filters and scores
 only that user's vectors: FLAT's cost no longer depends on the total count, HNSW's graph
 buys nothing, and FLAT is exact, loads several times faster, and has no graph to rebuild
-while Redis is LOADING after a restart. The figures this script printed on the 2-core
-build machine are in the memory report; rerun to compare on yours.
+while Redis is LOADING after a restart.
+
+Run on the 2-core build machine (load average ~6 from other test runs, so client-side
+p95s are inflated by CPU scheduling; the server-side column is INFO commandstats):
+
+    10000 memories, 100 users, 1024-d float32 cosine      FLAT            HNSW
+    filtered KNN p50/p95 ms                          3.04 / 7.72     2.67 / 9.14
+    filtered KNN ADHOC_BF p50/p95 ms (product)       1.18 / 7.07     1.18 / 6.30
+    GoalStore.search p50/p95 ms (embed+query+rank)   4.58 / 11.18    3.84 / 10.02
+    unfiltered KNN p50/p95 ms                        7.34 / 14.84    0.88 / 5.82
+    store goal p50/p95 ms                            5.15 / 10.19    9.74 / 16.41
+    server ms/search filtered|adhoc|unfiltered   0.36|0.31|5.25  0.39|0.33|0.22
+    index build s (10k docs)                         0.87            5.81
+    vector index MB (FT.INFO)                        40.46           43.44
+    recall@5 vs FLAT                                 exact           1.0
 """
 
 from __future__ import annotations
@@ -206,6 +219,29 @@ async def compare(store: RedisStore, docs: list[dict[str, Any]], keys: list[str]
             await stores[algo].search(uid, QUERIES[i % len(QUERIES)], k=5)
             lat[algo]["goalstore"].append((time.perf_counter() - t) * 1000)
 
+    # Server-side mean time per FT.SEARCH (INFO commandstats), per index and query kind:
+    # less sensitive than client p95 to other processes on a shared machine.
+    server: dict[str, dict[str, float]] = {a: {} for a in idx}
+    for algo, index in idx.items():
+        for kind in ("filtered", "adhoc", "unfiltered"):
+            async with store.aconnection() as r:
+                await r.config_resetstat()
+            for i in range(200):
+                uid = user_ids[(i * 7) % len(user_ids)]
+                flt = (Tag("user_id") == uid) & (Tag("event_type") == "goal")
+                kw: dict[str, Any] = {}
+                if kind != "unfiltered":
+                    kw["filter_expression"] = flt
+                if kind == "adhoc":
+                    kw["hybrid_policy"] = "ADHOC_BF"
+                await index.query(VectorQuery(vector=qvecs[i % len(qvecs)],
+                                              vector_field_name=VECTOR_FIELD,
+                                              return_fields=["goal_id"], num_results=5, **kw))
+            async with store.aconnection() as r:
+                stats = await r.info("commandstats")
+            entry = stats.get("cmdstat_FT.SEARCH") or {}
+            server[algo][kind] = round(float(entry.get("usec_per_call", 0.0)) / 1000, 3)
+
     # Store latency with only HNSW present (FLAT's was measured before HNSW existed).
     await flat.delete(drop=False)
     hnsw_store = await store_latency(hnsw, vec, store)
@@ -226,6 +262,7 @@ async def compare(store: RedisStore, docs: list[dict[str, Any]], keys: list[str]
             "goalstore_search_ms": p(lat[algo]["goalstore"]),
             "unfiltered_knn_ms": p(lat[algo]["unfiltered"]),
             "store_goal_ms": p(flat_store if algo == "flat" else hnsw_store),
+            "server_ms_per_search": server[algo],
             "recall_at_5_vs_flat": None if algo == "flat" else
             round(statistics.mean(overlaps), 4),
         })
@@ -271,6 +308,8 @@ def main() -> int:
             ("unfiltered KNN p50/p95 ms",
              lambda r: "{p50} / {p95}".format(**r["unfiltered_knn_ms"])),
             ("store goal p50/p95 ms", lambda r: "{p50} / {p95}".format(**r["store_goal_ms"])),
+            ("server ms/search filt|adhoc|all",
+             lambda r: "{filtered}|{adhoc}|{unfiltered}".format(**r["server_ms_per_search"])),
             ("raw HSET load docs/s", lambda r: str(r["raw_hset_docs_per_s"])),
             ("index build s (all docs)", lambda r: str(r["index_build_s"])),
             ("vector index MB", lambda r: str(r["vector_index_mb"])),
@@ -281,9 +320,14 @@ def main() -> int:
     print(f"{'':30} " + " ".join(f"{r['algorithm']:>18}" for r in rows))
     for name, fn in cols:
         print(f"{name:30} " + " ".join(f"{fn(r):>18}" for r in rows))
-    target_ok = all(r["filtered_knn_ms"]["p95"] <= 5.0 for r in rows)
-    print(f"target filtered p95 <= 5 ms: {'met' if target_ok else 'NOT met'}; "
-          "product uses FLAT (see module docstring).")
+    import os
+
+    flat = rows[0]
+    ok = flat["filtered_adhoc_bf_ms"]["p95"] <= 5.0
+    print(f"target: filtered search p95 <= 5 ms at {flat['docs']} (product query = FLAT + "
+          f"ADHOC_BF): {'met' if ok else 'NOT met'} "
+          f"({flat['filtered_adhoc_bf_ms']['p95']} ms; load average during run "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores). Product uses FLAT.")
     return 0
 
 
