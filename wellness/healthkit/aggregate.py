@@ -54,7 +54,7 @@ def _nums(arr: np.ndarray) -> list[str]:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Columns:
     unit: str
     cumulative: bool = False
@@ -123,20 +123,22 @@ class Collector:
         if value < 0 and c.cumulative:
             self.warnings["bad_value"] += 1
             return
-        c.start.append(rec.start)
+        start = rec.start
+        c.start.append(start)
         c.end.append(rec.end)
         c.value.append(value)
         c.src.append(rec.source)
-        c.day.append(int((rec.start + off) // 86400))
+        c.day.append(int((start + off) // 86400))
         if meta and (_SYNC in meta or "HKExternalUUID" in meta):
             sid = meta.get(_SYNC)
             ident = hash(("sync", sid, meta.get("HKMetadataKeySyncVersion"))) if sid else \
                 hash(("ext", meta["HKExternalUUID"]))
         else:
-            ident = hash((self.sources.sources[rec.source].key, rec.start, rec.end, value))
+            ident = hash((self.sources.sources[rec.source].key, start, rec.end, value))
         c.ident.append(ident)
-        if c.latest is None or rec.start >= c.latest[0]:
-            c.latest = (rec.start, rec)
+        latest = c.latest
+        if latest is None or start >= latest[0]:
+            c.latest = (start, rec)
             if meta is not None and off != rec.offset:
                 rec.offset = off  # remember the local offset for display
 
