@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import QueryContext, chart, fetch_indexed, to_float
+from wellness.health.base import MAX_POINTS, QueryContext, chart, fetch_indexed, to_float
 from wellness.health.periods import DateRange
 
 _FIELDS = ("type", "type_raw", "start_local", "end_local", "date", "weekday", "hour",
@@ -247,6 +247,10 @@ async def workout_summary(ctx: QueryContext, rng: DateRange, workout_type: str |
             "units": {"minutes": "min", "energy_kcal": "kcal", "distance_km": "km"}}
     if not items:
         return ctx.no_data(_what(workout_type), rng, first, last, count=0, groups=[], **head)
+    if group_by == "week" and (items[-1].day - items[0].day).days / 7 > MAX_POINTS:
+        group_by = "month"  # keep the breakdown under ~400 rows
+        head["group_by"] = "month"
+        head["regrouped"] = "more than 400 weeks: grouped by month"
     groups: dict[str, list[Workout]] = {}
     for w in items:
         groups.setdefault(_group_key(w, group_by), []).append(w)
