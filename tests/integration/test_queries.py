@@ -345,6 +345,8 @@ async def test_tools_answer(tools, user_id, data):
     assert r["value"] == 18402 and r["range"]["label"] == "last week"
     r = await call(tools, "metric_summary", user_id, metric="steps")
     assert r["range"]["label"] == "the last 7 days" and r["range"]["start"] == "2024-10-10"
+    r = await call(tools, "metric_summary", user_id, metric="weight", stat="last")
+    assert r["value"] == 70.9 and r["range"]["label"] == "all time"
     r = await call(tools, "metric_series", user_id, metric="steps", period="last week")
     assert len(r["points"]) == 7
     r = await call(tools, "metric_trend", user_id, metric="rhr")

@@ -115,7 +115,8 @@ def make_health_tools(store: RedisStore, settings: Settings) -> list[BaseTool]:
         (steps, distance, active energy/calories, flights, exercise minutes) give the total,
         the average per day and the best day; discrete ones (heart rate, resting heart
         rate, HRV, VO2 max, weight, BMI, body fat, blood oxygen, respiratory rate) give the
-        mean of readings, min, max and the latest reading. Default range: the last 7 days.
+        mean of readings, min, max and the latest reading. Default range: the last 7 days
+        (with stat="last" and no range: all data, so "what's my weight?" finds the latest).
 
         Args:
             metric: Metric name in plain words, e.g. "steps", "resting heart rate", "rhr",
@@ -127,7 +128,10 @@ def make_health_tools(store: RedisStore, settings: Settings) -> list[BaseTool]:
             stat: One of sum, avg, min, max, last, count, all (default all).
         """
         async def body(hq: HealthQueries, t: date) -> dict[str, Any]:
-            r = rng(t, start, end, period, DEFAULTS["metric_summary"])
+            # "What's my weight?" = the latest reading, however old: search all data.
+            latest = (stat or "").lower() in ("last", "latest")
+            default = "all time" if latest else DEFAULTS["metric_summary"]
+            r = rng(t, start, end, period, default)
             return await hq.metric_summary(metric, r, stat)
         return await run(config, body)
 
