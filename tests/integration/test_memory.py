@@ -497,3 +497,17 @@ async def test_concurrent_identical_patterns_keep_one_key(memory: MemoryService,
     assert await memory.patterns.count(user_id) == 1  # type: ignore[union-attr]
     found = await memory.patterns.suggest(user_id, "steps last week")  # type: ignore[union-attr]
     assert found and found[0]["usage_count"] >= 2
+
+
+async def test_module_level_memory_tools_set_up_lazily(store: RedisStore, settings: Settings,
+                                                       user_id: str) -> None:
+    from wellness.memory.tools import TOOL_NAMES
+
+    tools = memory_tools(store, settings)
+    assert tuple(t.name for t in tools) == TOOL_NAMES
+    set_goal = next(t for t in tools if t.name == "set_goal")
+    res = json.loads(await set_goal.ainvoke({"text": "sleep 8 hours"}, config=_cfg(user_id)))
+    assert res["saved"] and "8 hours per night" in res["summary"]
+    # The user id is never a model-visible argument.
+    assert all("user_id" not in t.args for t in tools)
+    await store.aclose()
