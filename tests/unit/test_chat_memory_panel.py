@@ -67,7 +67,7 @@ async def test_memory_request_shows_goals_sidebar_and_buttons(services: Services
     msg = cl.Message(content="What do you remember about me?", type="user_message")
     await handlers.on_message(msg)
     text = ctx.emitter.texts()[-1]
-    assert "steps: at least 10,000 per day" in text and "3 learned" in text
+    assert "at least 10,000 per day" in text and "3 learned" in text
     assert "<b>" not in text and "[x](y)" not in text
     names = [d["name"] for e, d in ctx.emitter.events if e == "action"]
     assert names.count(memory_panel.FORGET_GOAL_ACTION) == 2
