@@ -527,3 +527,11 @@ async def test_tool_args_tolerate_null_strings(tools, user_id, data):
     r = await call(tools, "metric_summary", user_id, metric="steps", start="null", end="",
                    period="last week", stat="")
     assert r["total"] == 84210
+
+
+async def test_all_time_no_data_wording(hq, data):
+    r = await hq.metric_summary("vo2 max", rng("all time"))
+    assert r["summary"] == "No VO2 max data at all; you have no VO2 max data imported."
+    w = await hq.list_workouts(rng("all time"), workout_type="swimming")
+    assert w["summary"] == ("No swimming workout data at all; your data covers "
+                            "Fri Sep 20 – Wed Oct 16.")

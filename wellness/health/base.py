@@ -81,6 +81,8 @@ class QueryContext:
         cover = (self.coverage_text(first, last) if first and last
                  else f"you have no {what} data imported")
         when = fmt.between(rng.start, rng.end, self.today)
+        if rng.label == "all time":
+            when = "at all"
         summary = f"No {what} data {when}; {cover}."
         result: dict[str, Any] = {
             "no_data": True,
