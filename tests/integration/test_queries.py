@@ -534,4 +534,4 @@ async def test_all_time_no_data_wording(hq, data):
     assert r["summary"] == "No VO2 max data at all; you have no VO2 max data imported."
     w = await hq.list_workouts(rng("all time"), workout_type="swimming")
     assert w["summary"] == ("No swimming workout data at all; your data covers "
-                            "Fri Sep 20 – Wed Oct 16.")
+                            "Fri Sep 20 – Mon Oct 14.")
