@@ -122,7 +122,7 @@ WORKOUT_TYPES: dict[str, str] = {
 WORKOUT_WORDS = {"workout", "workouts", "work out", "worked out", "working out", "exercise",
                  "exercised", "exercising", "training", "trained", "train", "session",
                  "sessions", "activity", "activities", "sport", "sports", "gym"}
-SLEEP_WORDS = {"sleep", "slept", "asleep", "bed", "bedtime", "wake", "woke", "waking",
+SLEEP_WORDS = {"sleep", "slept", "asleep", "sleeping", "bed", "bedtime", "wake", "woke", "waking",
                "deep sleep", "rem", "nap", "insomnia", "rest", "in bed"}
 RING_WORDS = {"ring", "rings", "move goal", "stand hours", "stand goal", "exercise goal",
               "close my", "closed my", "closing"}
@@ -142,7 +142,7 @@ STAT_WORDS: list[tuple[str, str]] = [
     ("average", "avg"), ("avg", "avg"), ("mean", "avg"), ("typical", "avg"),
     ("usually", "avg"), ("per day", "avg"), ("daily average", "avg"), ("a day", "avg"),
     ("total", "sum"), ("sum", "sum"), ("altogether", "sum"), ("in total", "sum"),
-    ("lowest", "min"), ("minimum", "min"), ("min", "min"), ("least", "min"),
+    ("lowest", "min"), ("minimum", "min"), ("lightest", "min"), ("heaviest", "max"), ("min", "min"), ("least", "min"),
     ("highest", "max"), ("maximum", "max"), ("max", "max"), ("most", "max"), ("peak", "max"),
     ("best", "max"), ("record", "max"), ("top", "max"),
     ("latest", "last"), ("current", "last"), ("currently", "last"), ("recent", "last"),
@@ -228,8 +228,12 @@ class Span:
     def shifted_back(self) -> "Span":
         """The period of the same shape just before this one (week, month, year, N days)."""
         try:
-            from wellness.health.periods import DateRange, shift_range
+            from wellness.health.periods import DateRange, parse_period, shift_range
 
+            current = re.match(r"^this (week|month|year)$", self.label or "")
+            if current:   # a period still running: the one before is the whole previous one
+                rng = parse_period(f"last {current.group(1)}", self.end)
+                return Span(rng.start, rng.end, rng.label)
             rng = shift_range(DateRange(self.start, self.end, self.label), "previous")
             return Span(rng.start, rng.end, rng.label)
         except ImportError:
@@ -433,6 +437,8 @@ class Planner:
         return args
 
     def _goal_plan(self, t: str, question: str) -> Plan | None:
+        if re.search(r"\b(move|exercise|stand) (goal|ring)s?\b|\brings?\b", t):
+            return None   # Apple's activity-ring goals live in the data, not in memory
         mentions_goal = _has(t, "goal") or _has(t, "goals") or _has(t, "target")
         if re.search(r"\b(delete|remove|forget|clear|drop|cancel)\b.*\b(goal|goals|target)\b", t):
             if self.has("delete_goal"):
@@ -487,6 +493,10 @@ class Planner:
         if re.search(r"\b(is (that|it|this)|are (those|they|these)) (good|normal|ok|okay|"
                      r"healthy|bad|high|low|fine|concerning|too)\b|\bshould i (worry|be worried)\b"
                      r"|\bis the trend concerning\b", t):
+            own_metric = find_metric(t)
+            if own_metric:
+                data_calls = self._data_plan(t.replace("should i be worried about", "what is"),
+                                             question).calls or data_calls
             topic, category = self._topic_of(data_calls)
             calls = list(data_calls)
             if self.has("health_facts"):
@@ -664,6 +674,15 @@ class Planner:
 
         if re.search(r"\b(streak|streaks|in a row|consecutive)\b", t):
             return Plan(calls=[("workout_streaks", rng)])
+        if re.search(r"\b(summary|summarize|summarise|overview|recap|round ?up)\b|"
+                     r"^how (was|did) my (week|month|day|year)", t) and not metric \
+                and not workout_score and not sleep_score:
+            period = rng or {"period": "last 7 days"}
+            return Plan(calls=[("workout_summary", period),
+                               ("metric_summary", {"metric": "StepCount", **period,
+                                                   "stat": "sum"}),
+                               ("sleep_summary", period),
+                               ("activity_rings", period)])
 
         if ring_score and not (metric and metric != "AppleStandTime" and not _has(t, "ring")):
             return Plan(calls=[("activity_rings", rng or {"period": "today"})])
@@ -682,6 +701,9 @@ class Planner:
                 re.search(r"\b(per|during|in|each|single|workout)\b", t)):
             return self._workout_plan(t, rng, span, wtype, metric)
 
+        if metric and metric.startswith("Distance") and wtype and wtype != "Walking":
+            return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}),
+                                                    "workout_type": wtype})])
         if metric:
             return self._metric_plan(t, metric, rng, span, bad)
 
@@ -702,7 +724,10 @@ class Planner:
 
     def _compare_plan(self, t: str, metric: str | None, workout_score: int,
                       sleep_score: int) -> Plan | None:
-        parts = re.split(r"\b(?:vs|versus|compared? (?:to|with)|than|against|and)\b", t)
+        separators = r"vs|versus|compared? (?:to|with)|than|against|and"
+        if _has(t, "compare"):
+            separators += r"|to|with"
+        parts = re.split(rf"\b(?:{separators})\b", t)
         spans: list[tuple[Span | None, str | None]] = []
         for part in parts:
             s, bad = find_span(part, self.today)
@@ -715,6 +740,9 @@ class Planner:
                 return None
             spans = [(s, None), (s.shifted_back(), None)]
         (sa, ba), (sb, bb) = spans[0], spans[1]
+        if sleep_score and not metric:
+            return Plan(calls=[("sleep_summary", _range_args(sa, ba)),
+                               ("sleep_summary", _range_args(sb, bb))])
         subject = metric or ("workouts" if workout_score or not sleep_score else None)
         if subject is None:
             return None
@@ -811,7 +839,7 @@ class Planner:
         if bad:
             return Plan(calls=[("metric_summary", {"metric": metric, **rng})])
         if re.search(r"\b(trend|trending|over time|progress|changed|change|improving|improve|"
-                     r"going up|going down|getting)\b", t):
+                     r"going up|going down|getting|lost|gained|lose|gain|put on)\b", t):
             return Plan(calls=[("metric_trend", {"metric": metric,
                                                  **(rng or {"period": "last 90 days"})})])
         if re.search(r"\b(show|chart|plot|graph|readings|values|each day|every day|day by day|"
@@ -819,8 +847,10 @@ class Planner:
             return Plan(calls=[("metric_series", {"metric": metric,
                                                   **(rng or {"period": "last 30 days"})})])
         stat = None
+        phrase = find_metric_phrase(t)
+        t_stat = re.sub(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", " ", t) if phrase else t
         for word, s in STAT_WORDS:
-            if _has(t, word):
+            if _has(t_stat, word):
                 stat = s
                 break
         if stat is None and re.search(r"\bhow (many|much)\b", t) and (rng or metric in CUMULATIVE):
@@ -832,6 +862,8 @@ class Planner:
                 stat = "sum" if metric in CUMULATIVE else "avg"
         if stat == "sum" and metric not in CUMULATIVE:
             stat = "avg"
+        if stat in ("max", "min") and not rng:
+            rng = ALL_TIME   # "my heaviest weight", "highest heart rate": over all the data
         if stat == "last" and rng and span and span.start != span.end:
             stat = "sum" if metric in CUMULATIVE else "avg"
         args: dict[str, Any] = {"metric": metric, **rng, "stat": stat}
@@ -993,6 +1025,16 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
                 elif isinstance(count, int) and count > 0:
                     text = "Yes. " + text
             sentences.append(text)
+    sleeps = [r for n, r in data if n == "sleep_summary" and _num(r.get("avg_asleep_min"))]
+    if len(sleeps) == 2:
+        a, b = (_num(r["avg_asleep_min"]) or 0 for r in sleeps)
+        diff = round(a - b)
+        label = (sleeps[1].get("range") or {}).get("label") or "the other period"
+        if diff == 0:
+            sentences.append(f"That's about the same sleep per night as {label}.")
+        else:
+            sentences.append(f"That's {abs(diff)} min {'more' if diff > 0 else 'less'} sleep per "
+                             f"night than {label}.")
     for f in facts:
         text = _summary(f)
         if text:
