@@ -300,3 +300,25 @@ def test_parallel_falls_back_on_odd_layout(tmp_path: Path) -> None:
     with pytest.raises(UnsafeInput):
         _parse(tmp_path, one_line.replace(b"</HealthData>", b"&x;</HealthData>"), workers=2)
     assert isinstance(io, object)
+
+
+def test_parallel_from_a_thread_uses_spawn_and_agrees(tmp_path: Path) -> None:
+    import threading
+
+    from tests.healthgen import GenConfig, write_export
+
+    p = tmp_path / "export.xml"
+    write_export(p, GenConfig(seed=6, days=20, scale=0.5))
+    serial, _ = parse_export(p, workers=1)
+    out: dict = {}
+
+    def run() -> None:
+        out["r"] = parse_export(p, workers=2)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    par, _ = out["r"]
+    assert serial.health_data == par.health_data
+    assert {k: m.daily for k, m in serial.metrics.items()} == \
+        {k: m.daily for k, m in par.metrics.items()}

@@ -8,6 +8,7 @@ cumulative dedup and daily rollups then run vectorised per metric with numpy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from array import array
 from collections import Counter
@@ -129,12 +130,16 @@ class Collector:
         c.value.append(value)
         c.src.append(rec.source)
         c.day.append(int((start + off) // 86400))
+        # Identity hashes must agree across parser processes (str hashes are salted per
+        # process), so strings go through blake2b and the tuple holds only numbers.
         if meta and (_SYNC in meta or "HKExternalUUID" in meta):
             sid = meta.get(_SYNC)
-            ident = hash(("sync", sid, meta.get("HKMetadataKeySyncVersion"))) if sid else \
-                hash(("ext", meta["HKExternalUUID"]))
+            text = f"sync|{sid}|{meta.get('HKMetadataKeySyncVersion')}" if sid else \
+                f"ext|{meta['HKExternalUUID']}"
+            ident = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(),
+                                   "big", signed=True)
         else:
-            ident = hash((self.sources.sources[rec.source].key, start, rec.end, value))
+            ident = hash((self.sources.sources[rec.source].stable, start, rec.end, value))
         c.ident.append(ident)
         latest = c.latest
         if latest is None or start >= latest[0]:

@@ -122,7 +122,11 @@ def parse_parallel(es: ExportStream, workers: int, collector: Collector,
 
     Returns (xml bytes read, top-level elements, parser warnings).
     """
-    ctx = mp.get_context("fork")
+    # fork is cheap but unsafe when other threads exist (the chat app imports in a worker
+    # thread: a lock held by another thread would stay locked in the child); spawn is safe
+    # everywhere and costs ~0.5 s of start-up, small next to a file worth parallelising.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    ctx = mp.get_context(method)
     conns: list[Connection] = []
     procs = []
     senders: list[_Sender] = []

@@ -8,6 +8,7 @@ Watch > iPhone > apps (docs/data-model.md §1), overridable by ``WELLNESS_SOURCE
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -22,6 +23,12 @@ class Source:
     kind: str
     model: str | None = None
     records: int = 0
+    stable: int = 0     # process-independent 64-bit id of ``key`` (identity hashes)
+
+    def __post_init__(self) -> None:
+        if not self.stable:
+            digest = hashlib.blake2b(self.key.encode("utf-8"), digest_size=8).digest()
+            self.stable = int.from_bytes(digest, "big", signed=True)
 
 
 def parse_device(device: str | None) -> tuple[str | None, str | None]:
