@@ -196,6 +196,12 @@ def test_relative_to_reference() -> None:
     assert r.start == d("2024-10-09")
     with pytest.raises(PeriodError, match="relative"):
         parse_period("the week before", TODAY)
+    r = parse_period("the week after", TODAY, reference=parse_period("2 weeks ago", TODAY))
+    assert (r.start, r.end) == (d("2024-10-07"), d("2024-10-13"))
+    r = parse_period("the following month", TODAY, reference=parse_period("August", TODAY))
+    assert (r.start, r.end) == (d("2024-09-01"), d("2024-09-30"))
+    with pytest.raises(PeriodError, match="future"):
+        parse_period("the week after", TODAY, reference=parse_period("this week", TODAY))
 
 
 def test_shift_range() -> None:

@@ -513,6 +513,8 @@ _SINCE = re.compile(r"^(?:ever )?since (.+)$")
 _RELATIVE = re.compile(r"^(?:the )?(day|night|week|month|year) (?:before|earlier|prior)$|"
                        r"^(?:the )?(?:previous|preceding|prior) (day|night|week|month|year)$"
                        r"(?#relative to the reference)")
+_RELATIVE_AFTER = re.compile(r"^(?:the )?(day|night|week|month|year) (?:after|later)$|"
+                             r"^(?:the )?following (day|night|week|month|year)$")
 
 
 def _match_single(text: str, today: date) -> tuple[date, date, str] | None:
@@ -560,6 +562,13 @@ def parse_period(text: str, today: date, *, reference: DateRange | None = None) 
                               "ask about a specific period first")
         unit = rel.group(1) or rel.group(2)
         return _clamp(*_before(reference, unit), today)
+
+    after = _RELATIVE_AFTER.match(norm)
+    if after:
+        if reference is None:
+            raise PeriodError(f"'{text}' needs a period to be relative to; "
+                              "ask about a specific period first")
+        return _clamp(*_after(reference, after.group(1) or after.group(2)), today)
 
     night_of = re.match(r"^(?:on |for )?(?:the )?night (?:of|before) (.+)$", norm)
     if night_of and night_of.group(1) != "last":
@@ -629,6 +638,19 @@ def _before(ref: DateRange, unit: str) -> tuple[date, date, str]:
         return first, _month_end(first.year, first.month), "the month before"
     y = ref.start.year - 1
     return date(y, 1, 1), date(y, 12, 31), "the year before"
+
+
+def _after(ref: DateRange, unit: str) -> tuple[date, date, str]:
+    if unit in ("day", "night"):
+        d = ref.end + timedelta(days=1)
+        return d, d, f"the {unit} after"
+    if unit == "week":
+        return ref.end + timedelta(days=1), ref.end + timedelta(days=7), "the week after"
+    if unit == "month":
+        first = _add_months(ref.end.replace(day=1), 1)
+        return first, _month_end(first.year, first.month), "the month after"
+    y = ref.end.year + 1
+    return date(y, 1, 1), date(y, 12, 31), "the year after"
 
 
 def _is_whole_months(r: DateRange) -> int:
@@ -738,6 +760,7 @@ _SEARCH_ATOMS = [
     r"all time|all my data|since the beginning|since i started|my whole history",
     r"on the (?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)",
     r"(?:the )?(?:day|week|month|year) before|(?:the )?(?:previous|preceding) (?:day|week|month|year)",
+    r"(?:the )?(?:day|week|month|year) after|(?:the )?following (?:day|week|month|year)",
 ]
 _ATOM = "(?:" + "|".join(_SEARCH_ATOMS) + ")"
 _MD_RE = rf"{_MONTH_RE} {_DAY_RE}(?: {_YEAR_RE})?"
