@@ -454,6 +454,26 @@ def zip_cn_no_utf8_flag(d: Path) -> Path:
     return _write(d, "export_cn_noflag.zip", _export_zip_bytes(mojibake, _NoUtf8FlagInfo))
 
 
+def zip_capitalized_name(d: Path) -> Path:
+    return _write(d, "export_capital.zip", _export_zip_bytes("apple_health_export/Export.xml"))
+
+
+def zip_localized_folder(d: Path) -> Path:
+    return _write(d, "exportacion.zip",
+                  _export_zip_bytes("apple_health_exportación/exportar.xml"))
+
+
+def zip_broken_cda(d: Path) -> Path:
+    """export_cda.xml with two roots ("junk after document element", as real exports had)
+    next to a good export.xml: the CDA file must be ignored, not parsed."""
+    def cda(zf: zipfile.ZipFile) -> None:
+        zf.writestr("apple_health_export/export_cda.xml",
+                    '<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument '
+                    'xmlns="urn:hl7-org:v3"><component/></ClinicalDocument>\n'
+                    "<component><observation/></component>\n")
+    return _write(d, "broken_cda.zip", _export_zip_bytes(extra=cda))
+
+
 def zip_symlink_member(d: Path) -> Path:
     def link(zf: zipfile.ZipFile) -> None:
         zi = zipfile.ZipInfo("apple_health_export/passwd_link", (2024, 10, 22, 8, 15, 32))
@@ -679,6 +699,9 @@ HOSTILE_CASES: dict[str, Callable[[Path], Path]] = {
     "zip_cn_utf8_flag": zip_cn_utf8_flag,
     "zip_cn_no_utf8_flag": zip_cn_no_utf8_flag,
     "zip_symlink_member": zip_symlink_member,
+    "zip_capitalized_name": zip_capitalized_name,
+    "zip_localized_folder": zip_localized_folder,
+    "zip_broken_cda": zip_broken_cda,
 }
 
 VALID_VARIANTS: frozenset[str] = frozenset({
@@ -687,6 +710,7 @@ VALID_VARIANTS: frozenset[str] = frozenset({
     "healthdata_empty", "attr_order_shuffled", "unknown_elements",
     "zip_nested", "zip_flat", "zip_double_nested", "zip_macosx_junk",
     "zip_exportar", "zip_cn_utf8_flag", "zip_cn_no_utf8_flag", "zip_symlink_member",
+    "zip_capitalized_name", "zip_localized_folder", "zip_broken_cda",
 })
 
 #: Must import, with per-record warnings; counts within bad_records_count_bounds().
@@ -748,6 +772,9 @@ EXPECTED: dict[str, str] = {
     "zip_cn_utf8_flag": "imported; 导出.xml (UTF-8 flag set) found",
     "zip_cn_no_utf8_flag": "imported; cp437-mojibake name found by content sniffing",
     "zip_symlink_member": "imported; the symlink member is ignored, never followed",
+    "zip_capitalized_name": "imported; Export.xml found",
+    "zip_localized_folder": "imported; apple_health_exportación/exportar.xml found by sniffing",
+    "zip_broken_cda": "imported; the malformed export_cda.xml is ignored",
 }
 
 
