@@ -21,7 +21,6 @@ sleep records and workouts names the true zone.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -32,7 +31,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from .dtd import dtd_text
@@ -502,6 +501,8 @@ class _Gen:
         self.watch_updated = False
         self.dup_device_written = False
         self.planned_any = False
+        self.weight_last: dict[str, tuple[int, float]] = {}  # day -> (start, kg) of last weigh-in
+        self.dup_written = False
         self.other_elements: dict[str, int] = defaultdict(int)
         self.side: list[tuple[str, str]] = []  # (zip path under the export folder, text)
         self.interval_done = False
@@ -574,7 +575,7 @@ class _Gen:
         return s + ">\n" + children + " </Record>\n"
 
     def rec(self, typ: str, src: _Source, start: int, end: int, value: str | None = None,
-            unit: str | None = None, meta: Iterable[tuple[str, str]] = (),
+            unit: str | None = None, meta: Sequence[tuple[str, str]] = (),
             extra: str = "", created: int | None = None, count: bool = True,
             indent: str = " ") -> str:
         """A single Record element (slow path for the low-volume types)."""
@@ -1387,9 +1388,6 @@ class _Gen:
             out.append(line)
             self.dups += 2
 
-    weight_last: dict[str, tuple[int, float]]
-    dup_written: bool
-
     def hrv(self, t: int, z: ZoneInfo) -> str:
         rng = self.rng
         nb = rng.randint(25, 35)
@@ -1678,10 +1676,7 @@ def _cfg_dict(cfg: GenConfig) -> dict:
 
 
 def _new_gen(cfg: GenConfig) -> _Gen:
-    g = _Gen(cfg)
-    g.weight_last = {}
-    g.dup_written = False
-    return g
+    return _Gen(cfg)
 
 
 def write_export(target: Path | str | BinaryIO, cfg: GenConfig | None = None) -> GroundTruth:
