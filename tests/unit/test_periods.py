@@ -215,6 +215,15 @@ def test_shift_range() -> None:
     assert (nxt.start, nxt.end) == (d("2024-10-14"), d("2024-10-16"))  # clamped
     with pytest.raises(PeriodError):
         shift_range(parse_period("this week", TODAY), "next", today=TODAY)
+    octo = parse_period("October", TODAY)  # Oct 1-16 so far
+    prev = shift_range(octo, "previous", today=TODAY)
+    assert (prev.start, prev.end) == (d("2024-09-01"), d("2024-09-30"))
+    prev = shift_range(parse_period("this week", TODAY), "previous", today=TODAY)
+    assert (prev.start, prev.end) == (d("2024-10-07"), d("2024-10-13"))
+    prev = shift_range(parse_period("this year", TODAY), "previous", today=TODAY)
+    assert (prev.start, prev.end) == (d("2023-01-01"), d("2023-12-31"))
+    prev = shift_range(parse_period("the last 7 days", TODAY), "previous", today=TODAY)
+    assert (prev.start, prev.end) == (d("2024-10-03"), d("2024-10-09"))
     q = shift_range(DateRange(d("2024-07-01"), d("2024-09-30")), "previous")
     assert (q.start, q.end) == (d("2024-04-01"), d("2024-06-30"))
 

@@ -665,14 +665,23 @@ def shift_range(rng: DateRange, direction: str = "previous", *,
     """The equally long range just before (``"previous"``) or after (``"next"``) ``rng``.
 
     Whole calendar months shift by months ("October" → "September"), everything else by its
-    length in days ("last week" → the week before). With ``today``, the result is clamped and
-    refused when wholly in the future.
+    length in days ("last week" → the week before). A calendar period cut short by today
+    ("this month", "October" on Oct 16, "this week", "this year") shifts as the whole
+    period, so the month before October 1–16 is all of September. With ``today``, the result
+    is clamped and refused when wholly in the future.
     """
     step = -1 if direction in ("previous", "prev", "before", "earlier") else 1
     months = _is_whole_months(rng)
+    cut_short = today is not None and rng.end == today
+    if not months and cut_short and rng.start.day == 1:
+        months = (rng.end.year - rng.start.year) * 12 + rng.end.month - rng.start.month + 1
+        if rng.start.month == 1 and rng.start.year == rng.end.year:
+            months = 12  # "this year" / "2024" so far → the whole year before
+    if not months and cut_short and rng.start.weekday() == 0 and rng.days < 7:
+        rng = DateRange(rng.start, rng.start + timedelta(days=6), rng.label)  # "this week"
     if months:
         start = _add_months(rng.start, step * months)
-        last = _add_months(rng.end.replace(day=1), step * months)
+        last = _add_months(start, months - 1)
         end = _month_end(last.year, last.month)
     else:
         delta = timedelta(days=rng.days * step)
