@@ -25,6 +25,7 @@ import io
 import json
 import math
 import random
+import tempfile
 import uuid
 import zipfile
 from collections import defaultdict
@@ -319,6 +320,24 @@ class _Sink:
         self.pending = 0
 
 
+class _Deferred:
+    """Append-only text buffer for the trailing sections, spooled to a temp file."""
+
+    def __init__(self) -> None:
+        self.f = tempfile.SpooledTemporaryFile(max_size=4 << 20)
+
+    def append(self, s: str) -> None:
+        self.f.write(s.encode("utf-8"))
+
+    def drain(self, sink: _Sink) -> None:
+        sink.flush()
+        self.f.seek(0)
+        while chunk := self.f.read(CHUNK):
+            sink.fp.write(chunk)
+            sink.bytes += len(chunk)
+        self.f.close()
+
+
 # ---------------------------------------------------------------------------------------
 # Units per profile
 
@@ -488,9 +507,11 @@ class _Gen:
         self.corr_counts: dict[str, int] = defaultdict(int)
         self.sleep_segs: list[_Seg] = []
         self.seg_zone: dict[int, ZoneInfo | timezone] = {}
-        self.workouts_xml: list[str] = []
-        self.corr_xml: list[str] = []
-        self.summaries_xml: list[str] = []
+        # Sections Apple writes after all Records: spooled (to disk past 4 MiB) so memory
+        # stays flat even for decade-long exports.
+        self.workouts_xml = _Deferred()
+        self.corr_xml = _Deferred()
+        self.summaries_xml = _Deferred()
         self.truth = GroundTruth(config=_cfg_dict(cfg))
         self.min_day: int | None = None
         self.max_day: int | None = None
@@ -668,9 +689,8 @@ class _Gen:
             prev_end = we
             prev_zone = z
         self.once_only(sink)
-        sink.extend(self.corr_xml)
-        sink.extend(self.workouts_xml)
-        sink.extend(self.summaries_xml)
+        for section in (self.corr_xml, self.workouts_xml, self.summaries_xml):
+            section.drain(sink)
         if cfg.side_files and self.v >= 11:
             sink.extend(self.side_elements())
         sink.add("</HealthData>\n")
