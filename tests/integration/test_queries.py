@@ -535,3 +535,21 @@ async def test_all_time_no_data_wording(hq, data):
     w = await hq.list_workouts(rng("all time"), workout_type="swimming")
     assert w["summary"] == ("No swimming workout data at all; your data covers "
                             "Fri Sep 20 – Mon Oct 14.")
+
+
+async def test_pipeline_fallback_gives_the_same_answers(hq, data, monkeypatch):
+    """Servers without scripting get the same numbers through plain pipelines."""
+    from wellness.health import base, daily
+
+    async def run_all() -> list[dict]:
+        return [await hq.metric_summary("steps", rng("october")),
+                await hq.metric_series("rhr", rng("last 30 days")),
+                await hq.workout_summary(rng("all time"), group_by="weekday"),
+                await hq.last_workout("yoga"), await hq.workout_streaks(rng("all time")),
+                await hq.sleep_summary(rng("last 7 days")),
+                await hq.activity_rings(rng("last 7 days")), await hq.data_range()]
+
+    with_lua = await run_all()
+    monkeypatch.setattr(base, "_scripting_ok", {"fetch": False, "spans": False})
+    monkeypatch.setattr(daily, "_lua_ok", [False])
+    assert await run_all() == with_lua

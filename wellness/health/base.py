@@ -145,6 +145,40 @@ async def fetch_indexed(r: Any, zkey: str, prefix: str, fields: Sequence[str], l
     return list(ids), list(await pipe.execute())
 
 
+_SPANS_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = {redis.call('ZRANGE', key, 0, 0, 'WITHSCORES'),
+            redis.call('ZRANGE', key, -1, -1, 'WITHSCORES'), redis.call('ZCARD', key)}
+end
+return out
+"""
+
+
+async def zset_spans(r: Any, keys: Sequence[str]) -> list[tuple[list[Any], list[Any], int]]:
+    """(first [(member, score)], last [(member, score)], card) of each zset, one command."""
+    import redis as _redis
+
+    if not keys:
+        return []
+    if _scripting_ok.get("spans", True):
+        try:
+            raw = await r.eval(_SPANS_LUA, len(keys), *keys)
+
+            def pair(flat: list[Any]) -> list[Any]:
+                return [(flat[0], float(flat[1]))] if flat else []
+            return [(pair(f), pair(la), int(n)) for f, la, n in raw]
+        except _redis.ResponseError:
+            _scripting_ok["spans"] = False
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.zrange(key, 0, 0, withscores=True)
+        pipe.zrange(key, -1, -1, withscores=True)
+        pipe.zcard(key)
+    flat = await pipe.execute()
+    return [(flat[i], flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
+
+
 def zrange_days(members: Sequence[tuple[str, float]] | Sequence[str]) -> list[str]:
     return [m[0] if isinstance(m, (tuple, list)) else m for m in members]
 

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wellness.health import formatting as fmt
-from wellness.health.base import MAX_POINTS, QueryContext, chart, first_last
+from wellness.health.base import MAX_POINTS, QueryContext, chart, first_last, zset_spans
 from wellness.health.daily import choose_bucket, group, load_days
 from wellness.health.metrics import MetricError, MetricInfo, friendly_name, resolve_metric
 from wellness.health.periods import DateRange
@@ -77,17 +77,11 @@ class HealthQueries:
         """What data exists: overall dates, each metric's span, workouts, sleep, activity."""
         ctx, k = self.ctx, self.ctx.keys
         types = sorted(await self.metric_types())
+        zkeys = [k.metric_days(t) for t in types]
+        zkeys += [k.workout_by_date, k.sleep_by_date, k.activity_by_date]
         async with ctx.store.aconnection() as r:
-            pipe = r.pipeline(transaction=False)
-            for t in types:
-                pipe.zrange(k.metric_days(t), 0, 0, withscores=True)
-                pipe.zrange(k.metric_days(t), -1, -1, withscores=True)
-                pipe.zcard(k.metric_days(t))
-            for z in (k.workout_by_date, k.sleep_by_date, k.activity_by_date):
-                pipe.zrange(z, 0, 0, withscores=True)
-                pipe.zrange(z, -1, -1, withscores=True)
-                pipe.zcard(z)
-            replies = await pipe.execute()
+            spans = await zset_spans(r, zkeys)
+        replies = [x for span in spans for x in span]
         metrics: list[dict[str, Any]] = []
         starts: list[date] = []
         ends: list[date] = []
