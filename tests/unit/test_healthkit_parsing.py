@@ -322,3 +322,23 @@ def test_parallel_from_a_thread_uses_spawn_and_agrees(tmp_path: Path) -> None:
     assert serial.health_data == par.health_data
     assert {k: m.daily for k, m in serial.metrics.items()} == \
         {k: m.daily for k, m in par.metrics.items()}
+
+
+def test_spilled_columns_give_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import glob
+    import tempfile
+
+    from tests.healthgen import GenConfig, write_export
+    from wellness.healthkit import aggregate
+
+    p = tmp_path / "export.xml"
+    write_export(p, GenConfig(seed=8, days=15, scale=0.4))
+    ref, _ = parse_export(p, workers=1)
+    monkeypatch.setattr(aggregate, "SPILL_ROWS", 997)
+    before = set(glob.glob(tempfile.gettempdir() + "/wellness-import-*"))
+    for workers in (1, 2):
+        got, _ = parse_export(p, workers=workers)
+        assert got.health_data == ref.health_data
+        assert {k: m.daily for k, m in got.metrics.items()} == \
+            {k: m.daily for k, m in ref.metrics.items()}
+    assert set(glob.glob(tempfile.gettempdir() + "/wellness-import-*")) == before

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,6 +45,12 @@ def num(x: float) -> float | int:
     return int(r) if r.is_integer() else r
 
 
+# On-disk layout of a spilled part: start, end, value, ident, src, day (column after column).
+_LAYOUT = ((np.float64, 8), (np.float64, 8), (np.float64, 8), (np.int64, 8), (np.int32, 4),
+           (np.int32, 4))
+SPILL_ROWS = 1_000_000   # ~40 MB of columns in memory before they go to a temp file
+
+
 def _nums(arr: np.ndarray) -> list[str]:
     """JSON texts of :func:`num` for a whole array (vectorised rounding)."""
     out = []
@@ -66,6 +75,35 @@ class _Columns:
     day: array = field(default_factory=lambda: array("i"))
     ident: array = field(default_factory=lambda: array("q"))
     latest: tuple[float, HealthRecord] | None = None
+    # Spilled parts, in order: (file, rows, source remap table or None).
+    segments: list[tuple[str, int, np.ndarray | None]] = field(default_factory=list)
+
+    def take(self) -> tuple[array, ...]:
+        """Hand over the in-memory arrays and start fresh ones."""
+        out = (self.start, self.end, self.value, self.ident, self.src, self.day)
+        self.start, self.end, self.value = array("d"), array("d"), array("d")
+        self.ident, self.src, self.day = array("q"), array("i"), array("i")
+        return out
+
+    def load(self) -> tuple[np.ndarray, ...]:
+        """All rows (spilled parts first, then memory) as numpy arrays; files are removed."""
+        parts = []
+        for path, n, remap in self.segments:
+            raw = np.fromfile(path, dtype=np.uint8)
+            os.unlink(path)
+            o = 0
+            cols = []
+            for dt, size in _LAYOUT:
+                cols.append(raw[o:o + n * size].view(dt))
+                o += n * size
+            if remap is not None and n:
+                cols[4] = remap[cols[4]]
+            parts.append(cols)
+        mem = self.take()
+        parts.append([np.frombuffer(a, dtype=dt) for a, (dt, _) in zip(mem, _LAYOUT)])
+        self.segments = []
+        return tuple(np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
+                     for i in range(len(_LAYOUT)))
 
 
 @dataclass
@@ -89,7 +127,7 @@ class BuildResult:
 class Collector:
     """Implements the parser's ``RecordSink``."""
 
-    def __init__(self, sources: SourceRegistry) -> None:
+    def __init__(self, sources: SourceRegistry, spill_dir: str | None = None) -> None:
         self.sources = sources
         self.cols: dict[str, _Columns] = {}
         self.warnings: Counter[str] = Counter()
@@ -104,6 +142,38 @@ class Collector:
         self._export: tuple[float, int] | None = None
         self._locale: str | None = None
         self.records_seen = 0
+        self._pending = 0
+        self._spill_dir: str | None = spill_dir
+        self._own_dir = spill_dir is None
+        self._spills = 0
+
+    # -- bounded memory: columns go to temp files past SPILL_ROWS ----------------------
+    def spill(self) -> None:
+        """Write every type's in-memory rows to a temp file (keeps RSS flat on huge exports)."""
+        spill_dir = self.spill_dir()
+        for c in self.cols.values():
+            n = len(c.start)
+            if not n:
+                continue
+            path = os.path.join(spill_dir, f"{os.getpid()}-{self._spills}.bin")
+            self._spills += 1
+            with open(path, "wb") as fh:
+                for a in c.take():
+                    fh.write(a.tobytes())
+            c.segments.append((path, n, None))
+        self._pending = 0
+
+    def spill_dir(self) -> str:
+        """The temp dir for spilled columns (created on demand; helpers write here too)."""
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="wellness-import-")
+        return self._spill_dir
+
+    def close(self) -> None:
+        """Remove temp files (idempotent; also called after failures)."""
+        if self._spill_dir and self._own_dir:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
 
     # -- RecordSink ------------------------------------------------------------------
     def record(self, rec: HealthRecord) -> None:
@@ -144,6 +214,9 @@ class Collector:
         latest = c.latest
         if latest is None or start >= latest[0]:
             c.latest = (start, rec)
+        self._pending += 1
+        if self._pending >= SPILL_ROWS:
+            self.spill()
             if meta is not None and off != rec.offset:
                 rec.offset = off  # remember the local offset for display
 
@@ -196,11 +269,11 @@ class Collector:
 
     # -- parallel parsing support -------------------------------------------------------
     def export_state(self) -> dict[str, Any]:
-        """Everything a worker process collected, in picklable form (arrays stay compact)."""
+        """Everything a helper process collected, picklable; columns travel as temp files."""
+        self.spill()
         return {
             "sources": [(s.key, s.name, s.kind, s.model, s.records) for s in self.sources.sources],
-            "cols": {t: (c.unit, c.start, c.end, c.value, c.src, c.day, c.ident, c.latest)
-                     for t, c in self.cols.items()},
+            "cols": {t: (c.unit, c.segments, c.latest) for t, c in self.cols.items()},
             "warnings": self.warnings, "sleep": self.sleep, "workouts": self.workouts,
             "activities": self.activities, "correlations": self.correlations,
             "other": self.other, "category_counts": self.category_counts,
@@ -212,20 +285,16 @@ class Collector:
         """Merge a worker's state; source indices are remapped onto this registry by key."""
         remap = [self.sources.adopt(*src) for src in state["sources"]]
         table = np.asarray(remap, dtype=np.int32) if remap else np.zeros(0, np.int32)
-        for t, (unit, start, end, value, src, day, ident, latest) in state["cols"].items():
+        for t, (unit, segments, latest) in state["cols"].items():
             c = self.cols.get(t)
             if c is None:
                 c = self.cols[t] = _Columns(unit, is_cumulative(t))
             elif c.unit != unit:
-                self.warnings["unit_mismatch"] += len(start)
+                self.warnings["unit_mismatch"] += sum(n for _, n, _ in segments)
+                for path, _, _ in segments:
+                    os.unlink(path)
                 continue
-            c.start.extend(start)
-            c.end.extend(end)
-            c.value.extend(value)
-            if len(src):
-                c.src.extend(array("i", table[np.frombuffer(src, dtype=np.int32)].tobytes()))
-            c.day.extend(day)
-            c.ident.extend(ident)
+            c.segments.extend((path, n, table) for path, n, _ in segments)
             if latest is not None:
                 latest[1].source = remap[latest[1].source]
                 if c.latest is None or latest[0] >= c.latest[0]:
@@ -266,19 +335,16 @@ class Collector:
         hr_series: tuple[np.ndarray, np.ndarray] | None = None
         for t in sorted(self.cols):
             c = self.cols.pop(t)
-            start = np.frombuffer(c.start, dtype=np.float64)
-            keep = first_occurrence(np.frombuffer(c.ident, dtype=np.int64))
+            start, end, value, ident, src32, day32 = c.load()
+            keep = first_occurrence(ident)
+            del ident
             dups = len(start) - len(keep)
             if dups:
                 self.warnings["duplicate"] += dups
-            start = start[keep]
-            end = np.frombuffer(c.end, dtype=np.float64)[keep]
-            value = np.frombuffer(c.value, dtype=np.float64)[keep]
-            src = np.frombuffer(c.src, dtype=np.int32)[keep].astype(np.int64)
-            day = np.frombuffer(c.day, dtype=np.int32)[keep].astype(np.int64)
-            del c.start, c.end, c.value, c.src, c.day, c.ident
-            if t in self.category_counts or t in counts:
-                pass
+            start, end, value = start[keep], end[keep], value[keep]
+            src = src32[keep].astype(np.int64)
+            day = day32[keep].astype(np.int64)
+            del src32, day32, keep
             counts[t] += len(start)
             src_records += np.bincount(src, minlength=nsrc)
             cumulative = is_cumulative(t)

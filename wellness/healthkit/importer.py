@@ -153,12 +153,13 @@ def parse_export(path: str | Path, *, priority: tuple[str, ...] = (),
 
             try:
                 read, records, pwarn = parse_parallel(es, n, collector, cancel, report)
-            except FallbackToSerial as exc:
-                log.info("parallel parse not possible (%s); parsing serially", exc)
-            else:
                 prog(read, records, "reading", force=True)
                 return _finish(collector, pwarn, priority, es.name, es.input_bytes, read,
                                records)
+            except FallbackToSerial as exc:
+                log.info("parallel parse not possible (%s); parsing serially", exc)
+            finally:
+                collector.close()
     return _parse_serial(path, priority=priority, progress=progress, cancel=cancel,
                          limits=limits, on_chunk=on_chunk)
 
@@ -181,6 +182,19 @@ def _parse_serial(path: str | Path, *, priority: tuple[str, ...],
                   on_chunk: Callable[[], None] | None) -> tuple[BuildResult, dict[str, Any]]:
     sources = SourceRegistry()
     collector = Collector(sources)
+    try:
+        return _parse_serial_into(collector, path, priority=priority, progress=progress,
+                                  cancel=cancel, limits=limits, on_chunk=on_chunk)
+    finally:
+        collector.close()
+
+
+def _parse_serial_into(collector: Collector, path: str | Path, *, priority: tuple[str, ...],
+                       progress: Callable[[ImportProgress], None] | None,
+                       cancel: threading.Event | None, limits: Limits | None,
+                       on_chunk: Callable[[], None] | None
+                       ) -> tuple[BuildResult, dict[str, Any]]:
+    sources = collector.sources
     parser = HealthParser(collector, sources)
     prolog = PrologFilter()
     with open_export(path, limits) as es:

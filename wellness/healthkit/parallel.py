@@ -46,9 +46,9 @@ class FallbackToSerial(Exception):
     """The parallel path can't vouch for this input; parse it serially instead."""
 
 
-def _worker(conn: Connection) -> None:
+def _worker(conn: Connection, spill_dir: str) -> None:
     sources = SourceRegistry()
-    collector = Collector(sources)
+    collector = Collector(sources, spill_dir=spill_dir)
     parser = HealthParser(collector, sources)
     try:
         parser.feed(b"<HealthData>")
@@ -134,7 +134,8 @@ def parse_parallel(es: ExportStream, workers: int, collector: Collector,
     try:
         for _ in range(workers - 1):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+            proc = ctx.Process(target=_worker, args=(child, collector.spill_dir()),
+                               daemon=True)
             proc.start()
             child.close()
             conns.append(parent)
