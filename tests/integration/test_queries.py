@@ -553,3 +553,16 @@ async def test_pipeline_fallback_gives_the_same_answers(hq, data, monkeypatch):
     monkeypatch.setattr(base, "_scripting_ok", {"fetch": False, "spans": False})
     monkeypatch.setattr(daily, "_lua_ok", [False])
     assert await run_all() == with_lua
+
+
+async def test_store_outage_propagates(settings):
+    from wellness.store.connection import RedisStore
+    from wellness.store.errors import StoreUnavailable
+
+    from wellness.store.embedded import free_port
+    dead = RedisStore(f"redis://127.0.0.1:{free_port()}")
+    tools = {t.name: t for t in make_health_tools(dead, settings)}
+    with pytest.raises(StoreUnavailable):
+        await tools["metric_summary"].ainvoke({"metric": "steps"},
+                                              config={"configurable": {"user_id": "u1"}})
+    await dead.aclose()
