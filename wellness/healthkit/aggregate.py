@@ -51,6 +51,27 @@ _LAYOUT = ((np.float64, 8), (np.float64, 8), (np.float64, 8), (np.int64, 8), (np
 SPILL_ROWS = 1_000_000   # ~40 MB of columns in memory before they go to a temp file
 
 
+def _remove_stale_spill_dirs() -> None:
+    """Delete spill dirs of import processes that died (killed imports leave them behind)."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith("wellness-import-"):
+            continue
+        pid_s = name[len("wellness-import-"):].split("-", 1)[0]
+        if not pid_s.isdigit():
+            continue
+        try:
+            os.kill(int(pid_s), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _nums(arr: np.ndarray) -> list[str]:
     """JSON texts of :func:`num` for a whole array (vectorised rounding)."""
     out = []
@@ -166,7 +187,8 @@ class Collector:
     def spill_dir(self) -> str:
         """The temp dir for spilled columns (created on demand; helpers write here too)."""
         if self._spill_dir is None:
-            self._spill_dir = tempfile.mkdtemp(prefix="wellness-import-")
+            _remove_stale_spill_dirs()
+            self._spill_dir = tempfile.mkdtemp(prefix=f"wellness-import-{os.getpid()}-")
         return self._spill_dir
 
     def close(self) -> None:
