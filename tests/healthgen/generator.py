@@ -522,6 +522,7 @@ class _Gen:
         self.watch_updated = False
         self.dup_device_written = False
         self.planned_any = False
+        self._heads: dict[_Source, str] = {}
         self.weight_last: dict[str, tuple[int, float]] = {}  # day -> (start, kg) of last weigh-in
         self.dup_written = False
         self.other_elements: dict[str, int] = defaultdict(int)
@@ -600,7 +601,10 @@ class _Gen:
             extra: str = "", created: int | None = None, count: bool = True,
             indent: str = " ") -> str:
         """A single Record element (slow path for the low-volume types)."""
-        parts = [f'{indent}<Record type="{typ}" {src.head()}']
+        head = self._heads.get(src)
+        if head is None:
+            head = self._heads[src] = src.head()
+        parts = [f'{indent}<Record type="{typ}" {head}']
         if src.device_tail:
             parts.append(f' device="&lt;&lt;HKDevice: 0x{self.addr():x}{self.tail(src)}"')
         if unit is not None:
@@ -609,8 +613,8 @@ class _Gen:
                      f' startDate="{self.ts(start)}" endDate="{self.ts(end)}"')
         if value is not None:
             parts.append(f' value="{value}"')
-        kids = "".join(f'{indent} <MetadataEntry key="{_esc(k)}" value="{_esc(v)}"/>\n'
-                       for k, v in meta) + extra
+        kids = ("".join(f'{indent} <MetadataEntry key="{_esc(k)}" value="{_esc(v)}"/>\n'
+                        for k, v in meta) + extra) if meta else extra
         if kids:
             parts.append(">\n" + kids + f"{indent}</Record>\n")
         else:
@@ -618,7 +622,7 @@ class _Gen:
         if count:
             self.counts[typ] += 1
             self.src_counts[src.key] += 1
-            tz = next((v for k, v in meta if k == "HKTimeZone"), None)
+            tz = next((v for k, v in meta if k == "HKTimeZone"), None) if meta else None
             day = (self.pday(start) if tz is None else
                    self.zday(start, ZoneInfo(tz)).toordinal() - EPOCH_ORD)
             self.seen_day(day)
