@@ -199,6 +199,23 @@ def find_metric(text: str) -> str | None:
     return best[2] if best else None
 
 
+def find_all_metrics(text: str) -> list[str]:
+    """Every distinct metric named in the text, in order ("weight + BMI trends")."""
+    taken: list[tuple[int, int]] = []
+    found: list[tuple[int, str]] = []
+    for phrase in sorted(METRIC_PHRASES, key=len, reverse=True):
+        for m in re.finditer(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text):
+            if any(m.start() < e and s < m.end() for s, e in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            found.append((m.start(), METRIC_PHRASES[phrase]))
+    out: list[str] = []
+    for _, metric in sorted(found):
+        if metric not in out:
+            out.append(metric)
+    return out
+
+
 def find_metric_phrase(text: str) -> str | None:
     """The words the user used for a metric ("step", "resting heart rate"), or ``None``."""
     best: tuple[int, str] | None = None
@@ -415,11 +432,46 @@ class Planner:
         goal = self._goal_plan(t, question)
         if goal is not None:
             return goal
+        if re.search(r"\bwhy did you (say|think|answer)|\bhow do you know\b|\bwhere did (that|this|it) "
+                     r"come from\b|\bwhat is (that|this|it) based on\b|\bexplain (that|your answer)\b", t):
+            return Plan(direct=self._explain_previous())
         if previous:
             follow = self._follow_up(t, question, previous)
             if follow is not None:
                 return follow
+        multi = self._multi_plan(t, question)
+        if multi is not None:
+            return multi
         return self._data_plan(t, question)
+
+    def _explain_previous(self) -> str:
+        """Say where the previous answer came from (its tool results), without new numbers."""
+        parts = [f"{name.replace('_', ' ')} returned: {_summary(r)}"
+                 for name, r in self.previous_results if _summary(r)]
+        if not parts:
+            return ("I didn't look anything up for my previous answer, so there is nothing "
+                    "from your data behind it.")
+        return "I said that because " + " Then ".join(parts)
+
+    def _multi_plan(self, t: str, question: str) -> Plan | None:
+        """Questions about two things at once: "weight and BMI trends", "workouts and sleep"."""
+        if re.search(r"\b(vs|versus|compare|compared|than)\b", t):
+            return None
+        metrics = find_all_metrics(t)
+        workout = bool(_count(t, WORKOUT_WORDS) or find_workout_type(t))
+        sleep = bool(_count(t, SLEEP_WORDS))
+        calls: list[tuple[str, dict[str, Any]]] = []
+        if len(metrics) >= 2 and not workout and not sleep:
+            for metric in metrics:
+                for call in self._data_plan(t, question, force_metric=metric).calls:
+                    if call not in calls:
+                        calls.append(call)
+        elif workout and sleep and re.search(r"\b(and|plus|also)\b|\+|&", t):
+            span, bad = find_span(t, self.today)
+            rng = _range_args(span, bad)
+            calls = [*self._workout_plan(t, rng, span, find_workout_type(t), None).calls,
+                     ("sleep_summary", rng or {"period": "last 7 days"})]
+        return Plan(calls=calls) if len(calls) >= 2 else None
 
     # -- goals ------------------------------------------------------------------------
     def _goal_args(self, name: str, question: str, t: str) -> dict[str, Any]:
@@ -462,6 +514,21 @@ class Planner:
                 if not self.has("set_goal"):
                     return Plan(direct=NO_MEMORY)
                 return Plan(calls=[("set_goal", self._goal_args("set_goal", question, t))])
+        metric = find_metric(t)
+        if mentions_goal and metric and re.match(r"^(what is|whats|how is|show|tell me) my\b", t):
+            # "What's my BMI and is it healthy for my goals?": the value, the goals, the facts
+            calls = list(self._data_plan(t, question, force_metric=metric).calls[:1])
+            if self.has("list_goals") and self.tools:
+                calls.append(("list_goals", {}))
+            if self.has("health_facts") and self.tools and re.search(
+                    r"\b(healthy|normal|good|ok)\b", t):
+                topic, category = TOPICS.get(metric, ("", None))
+                args: dict[str, Any] = {"question": f"What is a normal, healthy {topic}?"}
+                if category:
+                    args["category"] = category
+                calls.append(("health_facts", args))
+            if calls:
+                return Plan(calls=calls)
         if mentions_goal and not (self.has("goal_progress") or self.has("list_goals")):
             if re.search(r"\b(my|on track|progress)\b", t):
                 return Plan(direct=NO_MEMORY)
@@ -550,6 +617,12 @@ class Planner:
                         n == "list_workouts" for n, _ in workout_prev):
                     return Plan(calls=[("workout_details", {"workout_id": wid})], focus=focus)
                 return Plan(calls=list(workout_prev), focus=focus)
+        # "which one was more intense?" after a list of workouts
+        which = re.search(r"\bwhich (one|of (them|those|these)|workout|was)\b", t)
+        lists = [(n, a) for n, a in data_calls if n == "list_workouts"]
+        if which and lists:
+            focus = "which_longest" if re.search(r"\blonger|longest\b", t) else "which_intense"
+            return Plan(calls=lists, focus=focus)
         # "what's the most common type?" after a workout question
         if _count(t, ("type", "types", "kind", "kinds")) and not metric and data_calls and any(
                 n in ("workout_summary", "list_workouts", "workout_streaks") for n, _ in data_calls):
@@ -620,10 +693,10 @@ class Planner:
         return "", None
 
     # -- data questions ---------------------------------------------------------------
-    def _data_plan(self, t: str, question: str) -> Plan:
+    def _data_plan(self, t: str, question: str, force_metric: str | None = None) -> Plan:
         span, bad = find_span(t, self.today)
         rng = _range_args(span, bad)
-        metric = find_metric(t)
+        metric = force_metric or find_metric(t)
         wtype = find_workout_type(t)
         workout_score = _count(t, WORKOUT_WORDS) + (1 if wtype else 0)
         sleep_score = _count(t, SLEEP_WORDS)
@@ -688,15 +761,15 @@ class Planner:
             return Plan(calls=[("activity_rings", rng or {"period": "today"})])
 
         if sleep_score and not (metric and not sleep_score > 1):
-            calls = [("sleep_summary", rng or {"period": "last 7 days"})]
+            usual = re.search(r"\b(usually|regularly|typically|normally|on average|in general)\b", t)
+            calls = [("sleep_summary", rng or {"period": "last 30 days" if usual else "last 7 days"})]
             if re.search(r"\b(enough|good|healthy|normal|well|too little|too much)\b", t) and \
                     self.has("health_facts") and self.tools:
                 calls.append(("health_facts", {"question": "How much sleep do adults need?",
                                                "category": "sleep"}))
             return Plan(calls=calls, focus="sleep")
 
-        if workout_score and (not metric or metric == "HeartRate" and re.search(
-                r"\b(during|in|my) (workouts?|runs?|rides?|exercise|training)\b|\bworkouts?\b", t)
+        if workout_score and (not metric or metric == "HeartRate"
                 or metric in ("ActiveEnergyBurned",) and
                 re.search(r"\b(per|during|in|each|single|workout)\b", t)):
             return self._workout_plan(t, rng, span, wtype, metric)
@@ -734,10 +807,13 @@ class Planner:
             if s or bad:
                 spans.append((s, bad))
         if len(spans) < 2:
-            # "compare my steps this month" → against the period before
+            # "compare my steps this month" → against the period before; no period at all →
+            # this month against last month
             s, bad = find_span(t, self.today)
             if s is None:
-                return None
+                if bad or not _has(t, "compare"):
+                    return None
+                s = Span(self.today.replace(day=1), self.today, "this month")
             spans = [(s, None), (s.shifted_back(), None)]
         (sa, ba), (sb, bb) = spans[0], spans[1]
         if sleep_score and not metric:
@@ -760,6 +836,17 @@ class Planner:
     def _workout_plan(self, t: str, rng: dict[str, Any], span: Span | None,
                       wtype: str | None, metric: str | None) -> Plan:
         typed = {"workout_type": wtype} if wtype else {}
+        if re.search(r"\bzones?\b", t):
+            if span:
+                return Plan(calls=[("list_workouts", {**rng, **typed, "limit": 50})],
+                            focus="zones")
+            return Plan(calls=[("last_workout", typed)], focus="zones")
+        hard = re.search(r"\b(harder|hardest|most intense|push myself|push my|intensity|toughest)\b", t)
+        longest_day = re.search(r"\blongest\b", t) and re.search(r"\b(day|weekday|days)\b", t)
+        if (hard or longest_day) and re.search(r"\b(day|days|weekday|week|when)\b", t):
+            return Plan(calls=[("workout_summary", {**(rng or ALL_TIME), **typed,
+                                                    "group_by": "weekday"})],
+                        focus="group_hardest" if hard else "group_longest")
         if metric == "HeartRate" and not re.search(r"\b(last|latest|most recent)\b", t) or (
                 metric == "HeartRate" and span):
             return Plan(calls=[("list_workouts", {**(rng or {"period": "last 30 days"}), **typed,
@@ -779,12 +866,6 @@ class Planner:
         if re.search(r"\bper (workout|session|run|ride)\b|\bon average per\b", t):
             return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}),
                                                     **typed})], focus="per_workout")
-        hard = re.search(r"\b(harder|hardest|most intense|push myself|intensity|toughest)\b", t)
-        longest_day = re.search(r"\blongest\b", t) and re.search(r"\b(day|weekday|days)\b", t)
-        if (hard or longest_day) and re.search(r"\b(day|days|weekday|week|when)\b", t):
-            return Plan(calls=[("workout_summary", {**(rng or ALL_TIME), **typed,
-                                                    "group_by": "weekday"})],
-                        focus="group_hardest" if hard else "group_longest")
         if re.search(r"\b(what|which) (day|days|weekday)\b|\bday of the week\b|\bdays of the week\b"
                      r"|\bmost common day\b|\bweekday|weekdays|weekend\b", t) and not re.search(
                 r"\bon which days\b|\band which days\b|\bwhich days did\b", t):
@@ -838,7 +919,7 @@ class Planner:
                      bad: str | None) -> Plan:
         if bad:
             return Plan(calls=[("metric_summary", {"metric": metric, **rng})])
-        if re.search(r"\b(trend|trending|over time|progress|changed|change|improving|improve|"
+        if re.search(r"\b(trends?|trending|over time|progress|changed|change|improving|improve|"
                      r"going up|going down|getting|lost|gained|lose|gain|put on)\b", t):
             return Plan(calls=[("metric_trend", {"metric": metric,
                                                  **(rng or {"period": "last 90 days"})})])
@@ -970,6 +1051,7 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
             sentences.append(f"Your {what} are on {best['group']}s: {_fmt(per)} {unit} per "
                              f"workout on average over {_fmt(_num(best['count']) or 0)} workouts.")
     elif plan_focus == "workout_hr" and data:
+        hr_averages: list[tuple[float, str]] = []
         for _, r in data:
             ws = [w for w in r.get("workouts") or [] if _num(w.get("hr_avg")) is not None]
             if r.get("error") or r.get("no_data") or not r.get("workouts"):
@@ -984,11 +1066,56 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
                     span = f" from {_nice_day(rng['start'])} to {_nice_day(rng['end'])}"
                 top = max(ws, key=lambda w: _num(w["hr_avg"]) or 0)
                 average = sum(_num(w["hr_avg"]) or 0 for w in ws) / len(ws)
+                hr_averages.append((average, span.strip() or "that period"))
                 sentences.append(
                     f"Across your {len(ws)} workout{'s' * (len(ws) != 1)} with heart-rate data{span}, "
                     f"your average heart rate was {_fmt(average)} bpm; the highest workout average was "
                     f"{_fmt(_num(top['hr_avg']) or 0)} bpm ({top.get('type', 'workout')} on "
                     f"{_nice_day(str(top.get('date', '')))}).")
+        if len(hr_averages) == 2:
+            (a, la), (b, lb) = hr_averages
+            diff = round(b - a)
+            sentences.append(f"That's {abs(diff)} bpm {'higher' if diff > 0 else 'lower'} {lb} "
+                             f"than {la}." if diff else
+                             f"Your workout heart rate was about the same {lb} and {la}.")
+    elif plan_focus in ("which_intense", "which_longest") and data:
+        r = data[0][1]
+        ws = [w for w in r.get("workouts") or [] if _num(w.get("duration_min"))]
+        if len(ws) < 2:
+            sentences.append(_summary(r))
+            if len(ws) == 1:
+                sentences.append("There was only one workout, so there is nothing to compare.")
+        else:
+            def rate(w: dict[str, Any]) -> float:
+                return (_num(w.get("energy_kcal")) or 0) / (_num(w["duration_min"]) or 1)
+            key = (lambda w: _num(w["duration_min"]) or 0) if plan_focus == "which_longest" \
+                else (lambda w: (rate(w), _num(w.get("hr_avg")) or 0))
+            ranked = sorted(ws, key=key, reverse=True)
+            best, rest = ranked[0], ranked[1:]
+
+            def describe(w: dict[str, Any]) -> str:
+                hr = f", average heart rate {_fmt(_num(w['hr_avg']) or 0)} bpm" if _num(
+                    w.get("hr_avg")) else ""
+                return (f"{w.get('type', 'workout')} on {_nice_day(str(w.get('date', '')))} "
+                        f"({_fmt(_num(w['duration_min']) or 0)} min, "
+                        f"{rate(w):.1f} kcal/min{hr})")
+            word = "longest" if plan_focus == "which_longest" else "most intense"
+            sentences.append(f"The {word} was {describe(best)}; the others: "
+                             + "; ".join(describe(w) for w in rest[:5]) + ".")
+    elif plan_focus == "zones" and data:
+        sentences.append("Apple Health exports don't include heart-rate zones, so I can't say "
+                         "which zone you were in.")
+        r = data[0][1]
+        w = _find_workout(r)
+        if w and _num(w.get("hr_avg")) is not None:
+            line = (f"During your {w.get('type', 'workout')} on "
+                    f"{_nice_day(str(w.get('date', '')))} your heart rate averaged "
+                    f"{_fmt(_num(w['hr_avg']) or 0)} bpm")
+            if _num(w.get("hr_max")) is not None:
+                line += f" and peaked at {_fmt(_num(w['hr_max']) or 0)} bpm"
+            sentences.append(line + ".")
+        else:
+            sentences.append(_summary(r))
     elif plan_focus == "no_score":
         sentences.append("Apple Health doesn't record a sleep quality score, so I can't give "
                          "you one.")
