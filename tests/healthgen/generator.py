@@ -1193,6 +1193,7 @@ class _Gen:
                 self.gpx = (route_path.lstrip("/"), self.gpx_text(s, e, loc))
         lines.append(" </Workout>\n")
         tzone = z if src is _WATCH else self.off_tz
+        mdd = dict(md)
         loc = datetime.fromtimestamp(s, tzone)
         self.truth.workouts.append({
             "type": kind,
@@ -1211,6 +1212,11 @@ class _Gen:
             "distance_km": dist_km if style != "thirdparty" else None,
             "hr_avg": hr_avg, "hr_min": hr_min, "hr_max": hr_max,
             "route": route_path,
+            "routes": [route_path] if route_path else [],
+            "indoor": mdd.get("HKIndoorWorkout"),
+            "elevation_m": (float(mdd["HKElevationAscended"].split()[0]) / 100
+                            if "HKElevationAscended" in mdd else None),
+            "mets": float(mdd["HKAverageMETs"].split()[0]) if "HKAverageMETs" in mdd else None,
         })
         return "".join(lines)
 
