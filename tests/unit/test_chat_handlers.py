@@ -225,6 +225,7 @@ async def test_upload_imports_in_a_worker_with_progress_and_summary(
     f = cl.File(name="export.zip", path=str(zip_upload), mime="application/zip")
     await handlers.on_message(user_message("", [f]))
     await _wait_job()
+    assert ctx.emitter.of("first_interaction")[0]["interaction"] == "Health data import"
     assert seen["thread"] != loop_thread and seen["user"] == "local"
     assert seen["name"] == "export.zip" and seen["exists"]
     texts = [d.get("output", "") for e, d in ctx.emitter.events if e == "update_message"]

@@ -171,6 +171,8 @@ async def on_message(message: cl.Message) -> None:
         return
     files = [el for el in (message.elements or []) if getattr(el, "path", None)]
     if files:
+        if not (message.content or "").strip():
+            await announce_thread("Health data import")
         el = files[0]
         await upload.start_import(services, user_id, str(el.path), str(el.name or ""))
         if len(files) > 1:
@@ -203,6 +205,19 @@ _MEMORY_REQUEST = re.compile(
 def is_memory_request(text: str) -> bool:
     """Plain-language ways to open the memory panel (the Memory command needs typing too)."""
     return bool(_MEMORY_REQUEST.match(text or ""))
+
+
+async def announce_thread(name: str) -> None:
+    """Tell the browser the thread started, with a name.
+
+    Why: when the first message is only an upload, Chainlit announces the thread with an empty
+    name and the browser neither refreshes the history sidebar nor enables feedback.
+    """
+    try:
+        await cl.context.emitter.emit("first_interaction", {
+            "interaction": name, "thread_id": cl.context.session.thread_id})
+    except Exception:
+        log.debug("first_interaction emit failed", exc_info=True)
 
 
 async def answer(services: Services, user_id: str, text: str) -> None:

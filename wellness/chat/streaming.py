@@ -219,6 +219,11 @@ async def render_turn(events: AsyncIterator[Any]) -> TurnOutcome:
         r.outcome.stopped = True
         await asyncio.shield(_after_stop(r))
         raise
+    except Exception:
+        # The caller turns the error into one sentence; don't leave spinning steps behind.
+        await r.close_open_steps("failed")
+        await r.finish()
+        raise
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:

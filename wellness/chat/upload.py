@@ -167,7 +167,8 @@ def summary_markdown(s: dict[str, Any], file_name: str) -> str:
     if isinstance(sources, dict):
         sources = [k for k, _ in _top(sources, 8)]
     if isinstance(sources, list) and sources:
-        names = [inert(x.get("name", x) if isinstance(x, dict) else x, 60) for x in sources[:8]]
+        raw = [str(x.get("name", x) if isinstance(x, dict) else x) for x in sources]
+        names = [inert(n, 60) for n in dict.fromkeys(raw)][:8]  # one phone, two models: once
         lines.append("- Sources: " + ", ".join(names))
     warnings = s.get("warnings")
     if isinstance(warnings, dict) and warnings:
