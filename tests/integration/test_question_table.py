@@ -112,6 +112,13 @@ def build_table() -> list[Row]:
             best = max(best, run)
         return best
 
+    def most_intense(t: Any, a: date, b: date) -> str:
+        ws = [w for w in t.workouts if a.isoformat() <= w["date"] <= b.isoformat()]
+        best = max(ws, key=lambda w: ((w["energy_kcal"] or 0) / w["duration_min"],
+                                      w["hr_avg"] or 0))
+        return f"{best['type']} on {date.fromisoformat(best['date']).strftime('%a %b')} " \
+               f"{date.fromisoformat(best['date']).day}"
+
     def longest_weekday(t: Any) -> str:
         by: dict[str, list[float]] = {}
         for w in t.workouts:
@@ -263,6 +270,25 @@ def build_table() -> list[Row]:
             lambda a, c, t: "no steps data" in a.lower()),
         Row("more6", "Which weekday has my longest workouts on average?", "workout_summary",
             lambda a, c, t: longest_weekday(t) in a),
+        # multi-part, comparisons within a result, provenance, honesty about zones
+        Row("multi", "Show my workouts and sleep patterns last week", "sleep_summary",
+            lambda a, c, t: {"list_workouts", "sleep_summary"} <= _tools(c)
+            and has_number(a, round(sleep_avg(t, "asleep_min", *last_week)), abs_=1.01)),
+        Row("multi2", "Show me weight + BMI trends", "metric_trend",
+            lambda a, c, t: {x["args"]["metric"] for x in c} == {"BodyMass", "BodyMassIndex"}),
+        Row("which", "Show me my workouts from last week", "list_workouts",
+            lambda a, c, t: has_number(a, len([w for w in t.workouts if last_week[0].isoformat()
+                                               <= w["date"] <= last_week[1].isoformat()]))),
+        Row("which", "Which one was more intense?", "list_workouts",
+            lambda a, c, t: most_intense(t, *last_week) in a),
+        Row("which", "Why did you say that?", None,
+            lambda a, c, t: not c and a.startswith("I said that because")),
+        Row("zones", "Which heart rate zone was I in during my last run?", "last_workout",
+            lambda a, c, t: "don't include heart-rate zones" in a
+            and has_number(a, round(last_of(t, "Running")["hr_avg"]))),
+        Row("cmp-sleep", "Compare my sleep last week to the week before", "sleep_summary",
+            lambda a, c, t: has_number(a, round(sleep_avg(t, "asleep_min", *last_week)), abs_=1.01)
+            and has_number(a, round(sleep_avg(t, "asleep_min", *week_before)), abs_=1.01)),
         # goals, facts, plans (memory tools)
         Row("goals", "My goal is 10k steps a day", "set_goal",
             lambda a, c, t: "10,000" in a or "10000" in a),
