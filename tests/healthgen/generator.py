@@ -523,6 +523,7 @@ class _Gen:
         self.dup_device_written = False
         self.planned_any = False
         self._heads: dict[_Source, str] = {}
+        self.inline_route_done = False
         self.weight_last: dict[str, tuple[int, float]] = {}  # day -> (start, kg) of last weigh-in
         self.dup_written = False
         self.other_elements: dict[str, int] = defaultdict(int)
@@ -1189,8 +1190,34 @@ class _Gen:
             lines.append(f'   <FileReference path="{route_path}"/>\n')
             lines.append("  </WorkoutRoute>\n")
             self.truth.routes.append(route_path)
+            if style == "interval":
+                # A second route file for the same workout (the GPX itself is not written:
+                # a FileReference to a missing file must not break anything).
+                extra_path = route_path.replace(".gpx", "_2.gpx")
+                lines.append(f'  <WorkoutRoute {src.head()} creationDate="{ts(e + 61)}" '
+                             f'startDate="{ts(s + (e - s) // 2)}" endDate="{ts(e)}">\n')
+                lines.append(f'   <FileReference path="{extra_path}"/>\n')
+                lines.append("  </WorkoutRoute>\n")
+                self.truth.routes.append(extra_path)
+                w["extra_route"] = extra_path
             if self.gpx is None:
                 self.gpx = (route_path.lstrip("/"), self.gpx_text(s, e, loc))
+        elif src is _WATCH and self.v < 11 and kind in ("Running", "Walking", "Cycling") \
+                and not self.inline_route_done:
+            # Pre-iOS 13 shape: route points inline as <Location> elements.
+            self.inline_route_done = True
+            lines.append(f'  <WorkoutRoute {src.head()} creationDate="{ts(e + 60)}" '
+                         f'startDate="{ts(s)}" endDate="{ts(e)}">\n')
+            lat, lon = 37.7749, -122.4194
+            for t in range(s, min(e, s + 600), 60):
+                lat += rng.uniform(-0.0005, 0.0008)
+                lon += rng.uniform(-0.0005, 0.0008)
+                lines.append(f'   <Location date="{ts(t)}" latitude="{lat:.6f}" '
+                             f'longitude="{lon:.6f}" altitude="{rng.uniform(5, 30):.3f}" '
+                             f'horizontalAccuracy="{rng.uniform(2, 8):.3f}" '
+                             f'verticalAccuracy="{rng.uniform(2, 6):.3f}" '
+                             f'course="{rng.uniform(0, 359):.2f}" speed="{rng.uniform(2, 4):.3f}"/>\n')
+            lines.append("  </WorkoutRoute>\n")
         lines.append(" </Workout>\n")
         tzone = z if src is _WATCH else self.off_tz
         mdd = dict(md)
@@ -1212,7 +1239,8 @@ class _Gen:
             "distance_km": dist_km if style != "thirdparty" else None,
             "hr_avg": hr_avg, "hr_min": hr_min, "hr_max": hr_max,
             "route": route_path,
-            "routes": [route_path] if route_path else [],
+            "routes": ([route_path] + ([w["extra_route"]] if "extra_route" in w else [])
+                       if route_path else []),
             "indoor": mdd.get("HKIndoorWorkout"),
             "elevation_m": (float(mdd["HKElevationAscended"].split()[0]) / 100
                             if "HKElevationAscended" in mdd else None),
