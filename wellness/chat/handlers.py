@@ -44,13 +44,13 @@ COMMANDS = [
 ]
 
 STARTERS = [
-    ("What data do I have?", "What health data do I have, and for which dates?", "database"),
+    ("What data do I have?", "What date range does my health data cover?", "database"),
     ("Workouts last month", "How many workouts did I do last month, and on which days?",
      "dumbbell"),
     ("Sleep last week", "How did I sleep last week?", "moon"),
     ("Daily steps", "Show my daily steps for the last 30 days.", "footprints"),
     ("Best workout days", "On which weekdays do I work out most?", "calendar-days"),
-    ("Resting heart rate", "What was my average resting heart rate this month vs last month?",
+    ("Resting heart rate", "Compare my resting heart rate last month with the month before.",
      "heart-pulse"),
 ]
 
