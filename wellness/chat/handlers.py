@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import tempfile
 from datetime import date
@@ -97,7 +98,13 @@ def starters() -> list[cl.Starter]:
 
 # -- lifecycle --------------------------------------------------------------------------------
 async def app_startup() -> None:
-    await get_services().start()
+    services = get_services()
+    host = os.environ.get("CHAINLIT_HOST", "127.0.0.1")
+    if services.settings.auth_mode == "local" and host not in ("127.0.0.1", "localhost", "::1"):
+        # Local mode logs everyone in as the local user: only safe on a loopback address.
+        log.warning("WELLNESS_AUTH=local while listening on %s: anyone who can reach this "
+                    "address sees your data; use WELLNESS_AUTH=password", host)
+    await services.start()
 
 
 async def app_shutdown() -> None:
