@@ -73,7 +73,8 @@ def phase_ours(path: Path, redis_url: str) -> dict:
     worker_rss = _maxrss_mb(resource.RUSAGE_CHILDREN)
     return {"seconds": secs, "records": summary.records, "xml_bytes": summary.xml_bytes,
             "peak_rss_mb": max(main_rss, worker_rss), "main_rss_mb": main_rss,
-            "worker_rss_mb": worker_rss, "warnings": summary.warnings}
+            "worker_rss_mb": worker_rss, "warnings": summary.warnings,
+            "timings": summary.timings}
 
 
 def phase_sqlite(path: Path, out_db: Path) -> dict:
@@ -155,8 +156,21 @@ def hostile_check(tmp: Path, redis_url: str) -> list[dict]:
 def generate(path: Path, size_mb: float, seed: int) -> dict:
     from tests.healthgen import GenConfig, write_zip
 
+    import io
+
+    from tests.healthgen import write_export
+
     days = 365
-    scale = max(0.05, size_mb * 1e6 / (days * BYTES_PER_DAY_AT_SCALE_1))
+    # Calibrate bytes per day at scale 1 on a small sample (the generator evolves).
+    def per_day(scale: float) -> float:
+        sample = io.BytesIO()
+        write_export(sample, GenConfig(seed=seed, days=14, scale=scale))
+        return len(sample.getvalue()) / 14 or BYTES_PER_DAY_AT_SCALE_1
+
+    target = size_mb * 1e6 / days
+    scale = max(0.05, target / per_day(1.0))
+    for _ in range(2):  # per-day size is not linear in scale (fixed daily content)
+        scale = max(0.05, scale * target / per_day(scale))
     t0 = time.perf_counter()
     truth = write_zip(path, GenConfig(seed=seed, days=days, scale=scale))
     return {"xml_mb": truth.xml_bytes / 1e6, "zip_mb": path.stat().st_size / 1e6,
@@ -231,6 +245,9 @@ def main() -> int:
     print(_fmt("(b) wellness import into Redis", b, xml_bytes, records))
     if "ours_serial" in report:
         print(_fmt("(b1) same, serial parser", report["ours_serial"], xml_bytes, records))
+    for name in ("ours", "ours_serial"):
+        if "timings" in report.get(name, {}):
+            print(f"     {name} phases: {report[name]['timings']}")
     if "sqlite" in report:
         print(_fmt("(c) healthkit-to-sqlite", report["sqlite"], xml_bytes, records))
     ratios: dict = {}

@@ -71,6 +71,7 @@ class ImportSummary:
     priority: list[str]
     warnings: dict[str, int] = field(default_factory=dict)
     keys_written: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     @property
     def mb_per_s(self) -> float:
@@ -167,12 +168,15 @@ def parse_export(path: str | Path, *, priority: tuple[str, ...] = (),
 def _finish(collector: Collector, parser_warnings: Counter[str], priority: tuple[str, ...],
             name: str, input_bytes: int, read: int, records: int
             ) -> tuple[BuildResult, dict[str, Any]]:
+    t_build = time.monotonic()
     result = collector.build(priority)
+    build_s = time.monotonic() - t_build
     warnings: Counter[str] = Counter(parser_warnings)
     warnings.update(collector.warnings)
     warnings = Counter({k: v for k, v in warnings.items() if v})
     stats = {"file": name, "input_bytes": input_bytes, "xml_bytes": read,
-             "records": records, "warnings": dict(sorted(warnings.items()))}
+             "records": records, "warnings": dict(sorted(warnings.items())),
+             "build_seconds": build_s}
     return result, stats
 
 
@@ -246,6 +250,7 @@ def import_export(path: str | Path, user_id: str, store: RedisStore, settings: S
                     lock.refresh()
                     last_refresh[0] = time.monotonic()
 
+            t_parse = time.monotonic()
             result, stats = parse_export(path, priority=settings.source_priority,
                                          progress=progress, cancel=cancel, limits=limits,
                                          on_chunk=refresh)
@@ -255,6 +260,7 @@ def import_export(path: str | Path, user_id: str, store: RedisStore, settings: S
             try:
                 writer = StagingWriter(r, staging, on_batch=lambda: (_check_cancel(cancel),
                                                                      refresh()))
+                t_write = time.monotonic()
                 writer.write(result)
                 seconds = time.monotonic() - t0
                 doc = dict(result.health_data)
@@ -270,7 +276,9 @@ def import_export(path: str | Path, user_id: str, store: RedisStore, settings: S
                 writer.write_health_data(doc)
                 _check_cancel(cancel)
                 prog(stats["xml_bytes"], stats["records"], "committing", force=True)
+                t_commit = time.monotonic()
                 commit(r, staging, writer.staged, settings.retention_days)
+                t_done = time.monotonic()
             except BaseException:
                 delete_pattern(r, f"{staging.base}:*")
                 raise
@@ -283,7 +291,10 @@ def import_export(path: str | Path, user_id: str, store: RedisStore, settings: S
         bytes=stats["input_bytes"], xml_bytes=stats["xml_bytes"], records=stats["records"],
         seconds=seconds, date_range=hd["date_range"], counts_by_type=hd["counts_by_type"],
         workouts_by_type=hd["workouts_by_type"], sources=hd["sources"],
-        priority=hd["priority"], warnings=stats["warnings"], keys_written=len(writer.staged))
+        priority=hd["priority"], warnings=stats["warnings"], keys_written=len(writer.staged),
+        timings={"parse": round(t_write - t_parse - stats["build_seconds"], 3),
+                 "build": round(stats["build_seconds"], 3),
+                 "write": round(t_commit - t_write, 3), "commit": round(t_done - t_commit, 3)})
     if progress is not None:
         progress(ImportProgress(stats["xml_bytes"], stats["xml_bytes"], stats["records"], "done"))
     log.info("import %s: %d records in %.1fs", import_id, stats["records"], seconds)
