@@ -183,7 +183,7 @@ async def test_trend(hq, data):
     r = await hq.metric_trend("resting heart rate", rng("the last 12 weeks"))
     assert r["direction"] == "falling"
     assert r["slope_per_bucket"] == pytest.approx(-0.7, abs=0.02)
-    assert "fell by about 0.7 bpm per week" in r["summary"]
+    assert "fell by about 0.69 bpm per week" in r["summary"]
     assert len(r["moving_average_7d"]) <= 400 and r["chart"]["kind"] == "line"
     flat = await hq.metric_trend("steps", rng("september"), "week")
     assert flat["direction"] == "flat"

@@ -20,6 +20,32 @@ if TYPE_CHECKING:
     from wellness.health.queries import HealthQueries
 
 
+def _covered_days(start: date, bucket: str, rng: DateRange) -> tuple[int, int]:
+    """(days of the bucket inside the range, days in the bucket)."""
+    if bucket == "week":
+        end = start + timedelta(days=6)
+    else:
+        nxt = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+        end = nxt - timedelta(days=1)
+    lo, hi = max(start, rng.start), min(end, rng.end)
+    return max(0, (hi - lo).days + 1), (end - start).days + 1
+
+
+def _trim_partial(buckets: list[Any], rng: DateRange, bucket: str) -> list[Any]:
+    """Drop a first/last bucket that the range covers for less than half its length.
+
+    "The last 12 weeks" usually starts mid-week: a one-day first "week" would swing the
+    slope on a single day's value.
+    """
+    out = list(buckets)
+    for idx in (0, -1):
+        if len(out) > 2:
+            inside, size = _covered_days(out[idx].start, bucket, rng)
+            if inside * 2 < size:
+                out.pop(idx)
+    return out
+
+
 def least_squares(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Slope and intercept of the least-squares line through (xs, ys)."""
     n = len(xs)
@@ -63,9 +89,10 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
             "range": ctx.range_dict(rng)}
     if not days:
         return ctx.no_data(info.name, rng, md.first, md.last, **head)
-    buckets = group(days, bucket)
+    buckets = _trim_partial(group(days, bucket), rng, bucket)
     # Cumulative metrics trend on the per-day average so partial weeks do not look like dips.
-    values = [b.per_day() if info.cumulative else b.value(info) for b in buckets]
+    per_day = info.cumulative or info.events
+    values = [b.per_day(info) if per_day else b.value(info) for b in buckets]
     if bucket == "week":
         xs = [(b.start - buckets[0].start).days / 7 for b in buckets]
     else:
@@ -74,7 +101,7 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
     ma = moving_average(daily)
     t = ctx.today
     q = _q(info)
-    per = "a day" if info.cumulative else ""
+    per = "a day" if per_day else ""
     points = [{"start": b.start.isoformat(), "value": fmt.rounded(v, max(info.decimals, 1))}
               for b, v in zip(buckets, values)]
     result: dict[str, Any] = {**head, "buckets": len(buckets), "points": points[-MAX_POINTS:]}
@@ -91,17 +118,25 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
     fitted_last = intercept + slope * xs[-1]
     change = fitted_last - fitted_first
     rel = (change / abs(mean) * 100) if mean else 0.0
-    direction = "flat" if abs(rel) < 2 else ("rising" if slope > 0 else "falling")
+    t_stat = slope_t(xs, values, slope, intercept)
+    # A trend needs a slope that stands out of the week-to-week noise (|t| ≥ 2) and a
+    # change worth mentioning (≥ 0.5 % of the mean); two buckets can only use the size.
+    if t_stat is None:
+        steady = abs(rel) < 2
+    else:
+        steady = abs(t_stat) < 2 or abs(rel) < 0.5
+    direction = "flat" if steady else ("rising" if slope > 0 else "falling")
     verb = {"rising": "rose", "falling": "fell", "flat": "held steady"}[direction]
     label = "weekly" if bucket == "week" else "monthly"
     when = fmt.from_to(rng.start, rng.end, t)
-    what = f"daily {info.name}" if info.cumulative else info.name
+    what = f"daily {info.name}" if per_day else info.name
     if direction == "flat":
-        summary = (f"Your {what} held steady {when} ({label} average {q(values[0])} → "
-                   f"{q(values[-1])}{' ' + per if per else ''}; slope "
-                   f"{_signed(info, slope)} per {bucket} over {fmt.plural(len(buckets), bucket)}).")
+        summary = (f"Your {what} held steady {when} ({label} average {_bare(info, values[0])} → "
+                   f"{q(values[-1])}{' ' + per if per else ''}; no clear trend over "
+                   f"{fmt.plural(len(buckets), bucket)}, slope "
+                   f"{'+' if slope >= 0 else '−'}{_slope_text(info, abs(slope))} per {bucket}).")
     else:
-        amount = fmt.num(abs(slope), info.decimals) if info.cumulative else q(abs(slope))
+        amount = _slope_text(info, abs(slope), with_unit=not per_day)
         summary = (f"Your {what} {verb} by about {amount} per {bucket} {when} "
                    f"({label} average {_bare(info, values[0])} → {q(values[-1])}"
                    f"{' ' + per if per else ''} over {fmt.plural(len(buckets), bucket)}; "
@@ -111,6 +146,8 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
     dec = max(info.decimals, 1)
     result.update({
         "slope_per_bucket": fmt.rounded(slope, dec + 1),
+        "t_stat": (fmt.rounded(max(min(t_stat, 1e6), -1e6), 2)
+                   if t_stat is not None else None),
         "change_over_range": fmt.rounded(change, dec), "change_pct": fmt.rounded(rel, 1),
         "direction": direction, "first_value": fmt.rounded(values[0], dec),
         "last_value": fmt.rounded(values[-1], dec), "mean": fmt.rounded(mean, dec),
@@ -124,11 +161,44 @@ async def metric_trend(ctx: QueryContext, info: MetricInfo, rng: DateRange,
     return result
 
 
+def slope_t(xs: list[float], ys: list[float], slope: float, intercept: float) -> float | None:
+    """t statistic of the least-squares slope (None with fewer than 3 points)."""
+    n = len(xs)
+    if n < 3:
+        return None
+    mx = sum(xs) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sse = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys))
+    if sxx == 0:
+        return None
+    if sse == 0:
+        return float("inf") if slope else 0.0
+    se = (sse / (n - 2) / sxx) ** 0.5
+    return slope / se
+
+
+def _slope_text(info: MetricInfo, v: float, with_unit: bool = True) -> str:
+    """Slopes are small numbers: keep two significant decimals ("0.04 kg", "350")."""
+    if v >= 10:
+        dec = 0
+    elif v >= 1:
+        dec = 1
+    else:
+        dec = 2
+    text = fmt.num(v, dec)
+    unit = info.shown_unit if with_unit else ""
+    if unit == "%":
+        return text + "%"
+    return f"{text} {unit}" if unit else text
+
+
 def _q(info: MetricInfo) -> Any:
     def q(v: float | None) -> str:
         text = fmt.num(v, fmt.smart_decimals(v, info.decimals) if v is None or abs(v) >= 10
                        else max(info.decimals, 1))
         unit = info.shown_unit
+        if unit == "%":
+            return f"{text}%"
         return f"{text} {unit}" if unit else text
     return q
 

@@ -32,6 +32,8 @@ class Day:
         """The day's headline value: total for cumulative, mean of readings for discrete."""
         if info.cumulative:
             return self.s
+        if info.events:
+            return float(self.n)
         return self.s / self.n if self.n else 0.0
 
 
@@ -150,14 +152,21 @@ class Bucket:
         return sum(d.n for d in self.days)
 
     def value(self, info: MetricInfo) -> float:
-        """Cumulative: total of the bucket; discrete: mean of all readings."""
+        """Cumulative: total of the bucket; events: how many; discrete: mean of readings."""
         if info.cumulative:
             return self.total()
+        if info.events:
+            return float(self.readings())
         n = self.readings()
         return self.total() / n if n else 0.0
 
-    def per_day(self) -> float:
-        return self.total() / len(self.days) if self.days else 0.0
+    def per_day(self, info: MetricInfo | None = None) -> float:
+        """Average per day with data (of the total, or of the event count)."""
+        if not self.days:
+            return 0.0
+        if info is not None and info.events:
+            return self.readings() / len(self.days)
+        return self.total() / len(self.days)
 
     def lo(self) -> float | None:
         vals = [d.lo for d in self.days if d.lo is not None]

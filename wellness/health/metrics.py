@@ -43,7 +43,7 @@ class MetricInfo:
     type: str
     name: str
     unit: str
-    kind: str  # "cumulative" | "discrete"
+    kind: str  # "cumulative" | "discrete" | "events" (category types: counted)
     display_unit: str = ""
     decimals: int = 0
     aliases: tuple[str, ...] = ()
@@ -53,6 +53,10 @@ class MetricInfo:
     @property
     def cumulative(self) -> bool:
         return self.kind == "cumulative"
+
+    @property
+    def events(self) -> bool:
+        return self.kind == "events"
 
     @property
     def shown_unit(self) -> str:
@@ -115,6 +119,9 @@ CATALOGUE: tuple[MetricInfo, ...] = (
        "You logged"),
     _m("SwimmingStrokeCount", "swimming strokes", "count", C, "strokes", 0,
        ("strokes", "swim strokes", "swimming strokes"), "You logged"),
+    _m("MindfulSession", "mindful minutes", "min", C, "min", 0,
+       ("mindfulness", "mindful minutes", "meditation", "mindful sessions", "meditating"),
+       "You logged"),
     _m("DietaryEnergyConsumed", "calories eaten", "kcal", C, "kcal", 0,
        ("calories eaten", "calories consumed", "dietary energy", "food calories",
         "calorie intake", "dietary calories"), "You ate"),
@@ -228,7 +235,12 @@ def info_for_type(type_name: str) -> MetricInfo:
     info = _BY_TYPE.get(short)
     if info is not None:
         return info.with_key(type_name)
-    kind = "cumulative" if short.startswith(_CUMULATIVE_PREFIXES) else "discrete"
+    if type_name.startswith("HKCategoryTypeIdentifier"):
+        kind = "events"  # stand hours, handwashing, heart-rhythm events …: count them
+    elif short.startswith(_CUMULATIVE_PREFIXES):
+        kind = "cumulative"
+    else:
+        kind = "discrete"
     return MetricInfo(short, _words(short), "", kind, "", 1, (), "You logged", type_name)
 
 

@@ -25,16 +25,19 @@ from wellness.store.keys import UserKeys, day_from_ordinal
 STATS = ("sum", "avg", "min", "max", "last", "count", "all")
 
 # Cumulative metrics whose quantity already names the thing ("84,210 steps").
-_SELF_NAMED = {"StepCount", "FlightsClimbed", "DistanceWalkingRunning", "PushCount",
-               "SwimmingStrokeCount"}
-_OF_NAME = {"AppleExerciseTime": "exercise", "AppleStandTime": "standing",
-            "AppleMoveTime": "move time", "TimeInDaylight": "time in daylight"}
+_SELF_NAMED = {"StepCount", "FlightsClimbed", "DistanceWalkingRunning", "DistanceCycling",
+               "DistanceSwimming", "DistanceWheelchair", "PushCount", "SwimmingStrokeCount"}
+_SUFFIX = {"AppleExerciseTime": " of exercise", "AppleStandTime": " of standing",
+           "DietaryEnergyConsumed": "", "MindfulSession": " of mindfulness",
+           "AppleMoveTime": " of move time", "TimeInDaylight": " in daylight"}
 
 
 def quantity(info: MetricInfo, value: float | None) -> str:
     """``"84,210 steps"``, ``"12.3 km"``, ``"56 bpm"``, ``"24.1"`` (BMI)."""
     text = fmt.num(value, fmt.smart_decimals(value, info.decimals))
     unit = info.shown_unit
+    if unit == "%":
+        return f"{text}%"
     return f"{text} {unit}" if unit else text
 
 
@@ -42,7 +45,15 @@ def _metric_words(info: MetricInfo, value: float | None) -> str:
     q = quantity(info, value)
     if info.type in _SELF_NAMED:
         return q
-    return f"{q} of {_OF_NAME.get(info.type, info.name)}"
+    return q + _SUFFIX.get(info.type, f" of {info.name}")
+
+
+def _per_day_amount(info: MetricInfo, value: float) -> str:
+    """Bare numbers where the headline already named them ("12,030 a day" after "steps"),
+    with the unit otherwise ("1,976 kcal a day")."""
+    if info.type in ("StepCount", "FlightsClimbed"):
+        return fmt.num(value, info.decimals)
+    return quantity(info, value)
 
 
 def _r(info: MetricInfo, value: float | None) -> float | None:
@@ -147,6 +158,8 @@ class HealthQueries:
             return ctx.no_data(info.name, rng, md.first, md.last, **head)
         when = fmt.from_to(rng.start, rng.end, ctx.today)
         single = rng.start == rng.end
+        if info.events:
+            return self._events_summary(info, rng, when, stat, days, head)
         if info.cumulative:
             total = sum(d.s for d in days)
             avg = total / len(days)
@@ -187,6 +200,27 @@ class HealthQueries:
                                                      hi, lo_day, hi_day, last, last_val, n)
         return res
 
+    def _events_summary(self, info: MetricInfo, rng: DateRange, when: str, stat: str,
+                        days: list[Any], head: dict[str, Any]) -> dict[str, Any]:
+        """Category types (stand hours, handwashing, rhythm events…): how many, how often."""
+        t = self.ctx.today
+        count = sum(d.n for d in days)
+        per_day = count / len(days)
+        busiest = max(days, key=lambda d: d.n)
+        minutes = sum(d.s for d in days)
+        value = {"sum": count, "count": count, "all": count, "avg": per_day,
+                 "max": busiest.n, "min": min(d.n for d in days), "last": days[-1].n}[stat]
+        summary = (f"You have {fmt.plural(count, info.name + ' entry', info.name + ' entries')} "
+                   f"{when}")
+        if len(days) > 1:
+            summary += (f" ({fmt.num(per_day, 1)} a day on the {fmt.plural(len(days), 'day')} "
+                        f"with any; most on {fmt.day(busiest.day, t)} with {busiest.n})")
+        summary += "."
+        return {**head, "count": count, "days_with_data": len(days),
+                "avg_per_day": fmt.rounded(per_day, 2), "total_minutes": fmt.rounded(minutes, 1),
+                "busiest_day": {"date": busiest.day.isoformat(), "count": busiest.n},
+                "value": fmt.rounded(value, 2), "summary": summary}
+
     def _cumulative_sentence(self, info: MetricInfo, rng: DateRange, when: str, single: bool,
                              stat: str, total: float, avg: float, best: Any, low: Any,
                              last: Any, n_days: int) -> str:
@@ -206,16 +240,16 @@ class HealthQueries:
         if stat == "avg":
             return (f"You averaged {_metric_words(info, avg)} a day {when}{over} "
                     f"(total {quantity(info, total)}; best day {fmt.day(best.day, t)} "
-                    f"with {fmt.num(best.s, info.decimals)}).")
+                    f"with {_per_day_amount(info, best.s)}).")
         if stat == "last":
             return (f"On {fmt.day(last.day, t)}, the latest day with data {when}, you had "
                     f"{_metric_words(info, last.s)}.")
         if stat == "count":
             return (f"You have {info.name} data on {fmt.plural(n_days, 'day')} {when} "
                     f"(total {quantity(info, total)}).")
-        return (f"{verb} {_metric_words(info, total)} {when} ({fmt.num(avg, info.decimals)} a "
+        return (f"{verb} {_metric_words(info, total)} {when} ({_per_day_amount(info, avg)} a "
                 f"day on average{over}; best day {fmt.day(best.day, t)} with "
-                f"{fmt.num(best.s, info.decimals)}).")
+                f"{_per_day_amount(info, best.s)}).")
 
     def _discrete_sentence(self, info: MetricInfo, rng: DateRange, when: str, single: bool,
                            stat: str, mean: float, lo: float | None, hi: float | None,
@@ -235,8 +269,11 @@ class HealthQueries:
                     f"{fmt.day(lo_day.day, t)} (average {quantity(info, mean)} over {readings}).")
         if stat == "count":
             return f"You have {readings} of {name} {when}."
-        if n == 1:
+        if n == 1 and single:
             return f"Your {name} was {quantity(info, mean)} {when}."
+        if n == 1:
+            return (f"Your {name} was {quantity(info, mean)} on {fmt.day(last.day, t)} "
+                    f"(the only reading {when}).")
         rng_txt = (f"range {fmt.num(lo, fmt.smart_decimals(lo, info.decimals))}–"
                    f"{quantity(info, hi)}"
                    if lo is not None and hi is not None else "")
@@ -268,16 +305,16 @@ class HealthQueries:
         points: list[dict[str, Any]] = []
         for b in buckets:
             p: dict[str, Any] = {"start": b.start.isoformat(), "value": _r(info, b.value(info))}
-            if info.cumulative and used != "day":
-                p["avg_per_day"] = _r(info, b.per_day())
+            if (info.cumulative or info.events) and used != "day":
+                p["avg_per_day"] = _r(info, b.per_day(info))
                 p["days"] = len(b.days)
-            if not info.cumulative:
+            if not info.cumulative and not info.events:
                 p["min"], p["max"], p["readings"] = _r(info, b.lo()), _r(info, b.hi()), b.readings()
             points.append(p)
         best = max(buckets, key=lambda b: b.value(info))
         low = min(buckets, key=lambda b: b.value(info))
         label = {"day": "Daily", "week": "Weekly", "month": "Monthly", "year": "Yearly"}[used]
-        what = "totals" if info.cumulative else "averages"
+        what = "totals" if info.cumulative else "counts" if info.events else "averages"
         t = ctx.today
 
         def at(b: Any) -> str:
@@ -296,7 +333,7 @@ class HealthQueries:
                    f"({quantity(info, low.value(info))}).")
         ys: list[float | None] = [p["value"] for p in points]
         result = {**head, "points": points, "summary": summary,
-                  "chart": chart("bar" if info.cumulative else "line",
+                  "chart": chart("bar" if info.cumulative or info.events else "line",
                                  f"{label} {info.name}", [p["start"] for p in points],
                                  {info.name: ys}, info.shown_unit or info.name)}
         if used != bucket:

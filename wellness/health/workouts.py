@@ -276,7 +276,7 @@ async def workout_summary(ctx: QueryContext, rng: DateRange, workout_type: str |
     summary += ")."
     if group_by == "type":
         parts = ", ".join(f"{r['count']} {r['group']}" for r in rows[:6])
-        summary += (f" By type: {parts}{', …' if len(rows) > 6 else ''}. Most common: "
+        summary += (f" By type: {parts}{' and more' if len(rows) > 6 else ''}. Most common: "
                     f"{top_type} ({top_n}, {fmt.pct(100 * top_n / n)}).")
     elif group_by == "weekday":
         parts = ", ".join(f"{r['group'][:3]} {r['count']}" for r in rows)
