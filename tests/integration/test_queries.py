@@ -566,3 +566,26 @@ async def test_store_outage_propagates(settings):
         await tools["metric_summary"].ainvoke({"metric": "steps"},
                                               config={"configurable": {"user_id": "u1"}})
     await dead.aclose()
+
+
+async def test_category_types_and_single_readings(store, user_id):
+    hand = "HKCategoryTypeIdentifierHandwashingEvent"
+    mind = "HKCategoryTypeIdentifierMindfulSession"
+    b = HealthDataBuilder(user_id)
+    for i, n in enumerate([3, 5, 2]):
+        d = date(2024, 10, 7 + i)
+        b.readings(hand, d, [0.4] * n, "min")
+    b.day_total(mind, date(2024, 10, 8), 10, "min")
+    b.readings(WEIGHT, date(2024, 10, 9), [70.2], "kg")
+    b.write(store)
+    hq = HealthQueries(store, user_id, today=TODAY, tz=NY)
+    r = await hq.metric_summary("handwashing", rng("last week"))
+    assert r["kind"] == "events" and r["count"] == 10 and r["busiest_day"]["count"] == 5
+    assert r["summary"].startswith("You have 10 handwashing event entries")
+    s = await hq.metric_series("handwashing", rng("last week"))
+    assert [p["value"] for p in s["points"]] == [3, 5, 2]
+    m = await hq.metric_summary("meditation", rng("last week"))
+    assert m["total"] == 10 and "10 min of mindfulness" in m["summary"]
+    w = await hq.metric_summary("weight", rng("last week"))
+    assert w["summary"] == ("Your weight was 70.2 kg on Wed Oct 9 (the only reading from "
+                            "Mon Oct 7 to Sun Oct 13).")
