@@ -728,7 +728,7 @@ class Planner:
 
         if wtype == "Walking" and not _count(t, WORKOUT_WORDS) and re.search(
                 r"\b(did i|have i) walk", t) and not metric:
-            return self._metric_plan(t, "StepCount", rng, span, bad)
+            metric, wtype, workout_score = "StepCount", None, 0   # "did I walk" = steps
         if re.search(r"\b(am i|have i been|getting|been) (getting )?(more|less) active\b", t):
             workout_score = 0
 
@@ -739,9 +739,10 @@ class Planner:
                         focus="bp_during_workout")
 
         # Comparisons ("this month vs last month", "October vs September")
-        compare = re.search(r"\b(vs|versus|compared? (to|with)|compare|than|against)\b", t)
+        compare = re.search(r"\b(vs|versus|compared? (to|with)|compare|than|against)\b|"
+                            r"\b(more|less|fewer|better|worse)\b.*\bor\b", t)
         if compare:
-            plan = self._compare_plan(t, metric, workout_score, sleep_score)
+            plan = self._compare_plan(t, metric, workout_score, sleep_score, wtype)
             if plan is not None:
                 return plan
 
@@ -796,8 +797,8 @@ class Planner:
         return Plan(direct="I'm not sure how to answer that from your data. " + CAPABILITIES)
 
     def _compare_plan(self, t: str, metric: str | None, workout_score: int,
-                      sleep_score: int) -> Plan | None:
-        separators = r"vs|versus|compared? (?:to|with)|than|against|and"
+                      sleep_score: int, wtype: str | None = None) -> Plan | None:
+        separators = r"vs|versus|compared? (?:to|with)|than|against|and|or"
         if _has(t, "compare"):
             separators += r"|to|with"
         parts = re.split(rf"\b(?:{separators})\b", t)
@@ -819,6 +820,12 @@ class Planner:
         if sleep_score and not metric:
             return Plan(calls=[("sleep_summary", _range_args(sa, ba)),
                                ("sleep_summary", _range_args(sb, bb))])
+        if wtype and not metric:
+            # compare_periods has no type filter: one summary per period, compared in words
+            typed = {"workout_type": wtype}
+            return Plan(calls=[("workout_summary", {**_range_args(sa, ba), **typed}),
+                               ("workout_summary", {**_range_args(sb, bb), **typed})],
+                        focus="count_compare")
         subject = metric or ("workouts" if workout_score or not sleep_score else None)
         if subject is None:
             return None
@@ -1152,6 +1159,17 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
                 elif isinstance(count, int) and count > 0:
                     text = "Yes. " + text
             sentences.append(text)
+    summaries = [r for n, r in data if n == "workout_summary" and _num(r.get("count")) is not None]
+    if plan_focus == "count_compare" and len(summaries) == 2:
+        (a, b) = (int(_num(r["count"]) or 0) for r in summaries)
+        la, lb = ((r.get("range") or {}) for r in summaries)
+        name_a = f"{_nice_day(la.get('start', ''))} to {_nice_day(la.get('end', ''))}"
+        name_b = f"{_nice_day(lb.get('start', ''))} to {_nice_day(lb.get('end', ''))}"
+        if a == b:
+            sentences.append(f"The same number either way: {a} from {name_a} and {b} from {name_b}.")
+        else:
+            more = name_a if a > b else name_b
+            sentences.append(f"More from {more}: {a} from {name_a} vs {b} from {name_b}.")
     sleeps = [r for n, r in data if n == "sleep_summary" and _num(r.get("avg_asleep_min"))]
     if len(sleeps) == 2:
         a, b = (_num(r["avg_asleep_min"]) or 0 for r in sleeps)
