@@ -17,7 +17,7 @@ from wellness.health.metrics import MetricInfo
 from wellness.health.periods import DateRange
 
 
-@dataclass
+@dataclass(slots=True)
 class Day:
     """One day of a metric after dedup: count, sum, min, max, last (canonical unit)."""
 

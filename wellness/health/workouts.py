@@ -68,7 +68,7 @@ def type_matches(wanted: str | None, actual: str) -> bool:
     return len(stem) >= 3 and stem in a
 
 
-@dataclass
+@dataclass(slots=True)
 class Workout:
     wid: str
     type: str
