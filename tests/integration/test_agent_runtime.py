@@ -222,9 +222,13 @@ async def test_openai_format_history_after_trimming(settings, redis_url, user_id
         rt = await AgentRuntime.open(s, redis_url, tools=STANDIN_TOOLS, memory=None)
         try:
             for i in range(5):
-                reply = await collect_turn(rt, user_id, "oa", f"question {i}")
-                assert reply["error"] is None, reply
-                assert "StepCount" in reply["answer"]
+                events = [e async for e in rt.run_turn(user_id, "oa", f"question {i}")]
+                done = events[-1]
+                assert done.kind == "done", done
+                assert "StepCount" in done.answer
+                streamed = "".join(e.text for e in events if e.kind == "token")
+                assert streamed.strip() == done.answer.strip()   # tokens really streamed
+                assert [e.kind for e in events].count("token") > 3
             # A cancelled turn left an AI tool call without its result in the thread.
             await rt.graph.aupdate_state(rt.config_for(user_id, "oa"), {"messages": [
                 HumanMessage(content="cancelled", id="h-c"),
