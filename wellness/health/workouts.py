@@ -210,7 +210,8 @@ async def list_workouts(ctx: QueryContext, rng: DateRange, workout_type: str | N
                   "calories": "most energy first", "distance": "longest distance first",
                   "oldest": "oldest first"}[sort]
     summary = (f"You did {fmt.plural(len(items), _what(workout_type))} {when}{more}, "
-               f"{order_word}: {listing}{'…' if len(shown) > 5 else ''}.")
+               f"{order_word}: {listing}"
+               f"{f'; and {len(shown) - 5} more in the list' if len(shown) > 5 else ''}.")
     return {**head, "count": len(items), "workouts": [w.brief() for w in shown],
             "summary": summary}
 
