@@ -36,6 +36,7 @@ from wellness.healthkit.sources import SourceRegistry
 
 READ_CHUNK = 1 << 20
 PIECE = 4 << 20
+MAIN_SHARE = 0.45  # of the pieces with 2 processes (main also reads and cuts)
 FEED = 1 << 20   # libxml2's push parser refuses very large single feeds
 _ROOT_TAG = re.compile(rb"<HealthData(\s[^>]*)?>")
 _BOUNDARY = re.compile(rb"\n <[A-Za-z]")
@@ -150,11 +151,23 @@ def parse_parallel(es: ExportStream, workers: int, collector: Collector,
         approx_records = 0
         root_done = False
 
+        # The main process also reads, decompresses and cuts, so it parses a little less
+        # than an equal share (deterministic weighted round-robin).
+        own_share = MAIN_SHARE / workers * 2 if workers > 1 else 1.0
+        credit = 0.0
+        helper_turn = 0
+
         def deal(piece: bytes) -> None:
-            nonlocal dealt, approx_records
-            k = dealt % workers
+            nonlocal dealt, approx_records, credit, helper_turn
             dealt += 1
             approx_records += piece.count(b"\n <")
+            credit += own_share
+            if credit >= 1.0:
+                credit -= 1.0
+                k = 0
+            else:
+                k = 1 + helper_turn % (workers - 1)
+                helper_turn += 1
             if k == 0:
                 try:
                     for i in range(0, len(piece), FEED):
