@@ -534,19 +534,17 @@ def _crc32_repeat(block: bytes, times: int, crc: int = 0) -> int:
     return crc
 
 
-def zip_bomb(d: Path, uncompressed: int = (1 << 31) + (1 << 20)) -> Path:
-    """A ~2 MB zip whose one member (``apple_health_export/export.xml``) inflates to
-    ``uncompressed`` bytes (> 2 GiB by default, < 4 GiB so no ZIP64 is needed): a valid
-    XML head followed by spaces — well-formed, so only a byte/ratio cap stops it.
+def _write_bomb(p: Path, uncompressed: int) -> Path:
+    """One DEFLATE member ``apple_health_export/export.xml`` inflating to ``uncompressed``
+    bytes: a valid XML head followed by spaces (well-formed, so only a byte/ratio cap stops
+    it). ZIP64 records are written when the size needs them (>= 4 GiB).
 
     Built in well under a second: one 1 MiB block of spaces is deflated once after a full
     flush (which resets the compressor, so every later identical block deflates identically)
     and the compressed block is written repeatedly; the CRC of the repeated block is
     combined arithmetically (GF(2) polynomial algebra, as zlib's crc32_combine) instead of
-    being computed over 2 GiB.
+    being computed over gigabytes.
     """
-    if uncompressed >= 1 << 32:
-        raise ValueError("keep below 4 GiB (no ZIP64 in this builder)")
     head = _PROLOG + b'<HealthData locale="en_US">\n'
     tail = b"\n</HealthData>\n"
     chunk = b" " * (1 << 20)
@@ -562,25 +560,43 @@ def zip_bomb(d: Path, uncompressed: int = (1 << 31) + (1 << 20)) -> Path:
     crc = zlib.crc32(b" " * pad + tail, crc)
     name = b"apple_health_export/export.xml"
     csize = len(first) + len(block) * nchunks + len(last)
+    z64 = uncompressed >= 0xFFFFFFFF or csize >= 0xFFFFFFFF
+    ver = 45 if z64 else 20
+    u32, c32 = (0xFFFFFFFF, 0xFFFFFFFF) if z64 else (uncompressed, csize)
+    extra = struct.pack("<HHQQ", 1, 16, uncompressed, csize) if z64 else b""
     dostime, dosdate = (8 << 11) | (15 << 5) | 16, ((2024 - 1980) << 9) | (10 << 5) | 22
-    p = Path(d) / "zip_bomb.zip"
     with open(p, "wb") as f:
-        f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dostime, dosdate, crc, csize,
-                            uncompressed, len(name), 0) + name)
+        f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, ver, 0, 8, dostime, dosdate, crc, c32,
+                            u32, len(name), len(extra)) + name + extra)
         f.write(first)
-        # write blocks in batches to keep syscalls few without holding 2 MB x many
-        batch = block * 256
+        batch = block * 256  # few syscalls, ~260 KB per write
         full, rest = divmod(nchunks, 256)
         for _ in range(full):
             f.write(batch)
         f.write(block * rest)
         f.write(last)
         cd_off = f.tell()
-        cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, dostime, dosdate, crc,
-                         csize, uncompressed, len(name), 0, 0, 0, 0, 0o100644 << 16, 0) + name
+        cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, ver, ver, 0, 8, dostime, dosdate,
+                         crc, c32, u32, len(name), len(extra), 0, 0, 0, 0o100644 << 16,
+                         0) + name + extra
         f.write(cd)
+        if z64:
+            eocd64_off = f.tell()
+            f.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 1, 1, len(cd),
+                                cd_off))
+            f.write(struct.pack("<IIQI", 0x07064B50, 0, eocd64_off, 1))
         f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), cd_off, 0))
     return p
+
+
+def zip_bomb(d: Path, uncompressed: int = (1 << 31) + (1 << 20)) -> Path:
+    """A ~2 MB zip whose export.xml inflates to > 2 GiB (see :func:`_write_bomb`)."""
+    return _write_bomb(Path(d) / "zip_bomb.zip", uncompressed)
+
+
+def zip_bomb_zip64(d: Path, uncompressed: int = 5 << 30) -> Path:
+    """A ~5 MB ZIP64 zip whose export.xml inflates to 5 GiB (ratio ~1000:1)."""
+    return _write_bomb(Path(d) / "zip_bomb_zip64.zip", uncompressed)
 
 
 def zip_10k_entries(d: Path) -> Path:
@@ -657,6 +673,7 @@ HOSTILE_CASES: dict[str, Callable[[Path], Path]] = {
     "parameter_entity": parameter_entity,
     "external_dtd": external_dtd,
     "zip_bomb": zip_bomb,
+    "zip_bomb_zip64": zip_bomb_zip64,
     "zip_10k_entries": zip_10k_entries,
     "zip_nested_zip": zip_nested_zip,
     "zip_slip": zip_slip,
@@ -730,6 +747,7 @@ EXPECTED: dict[str, str] = {
     "parameter_entity": "rejected; no file or network access",
     "external_dtd": "rejected (DOCTYPE with SYSTEM/PUBLIC); no network access",
     "zip_bomb": "rejected by the uncompressed-size or ratio cap while streaming; no extraction",
+    "zip_bomb_zip64": "rejected by the size/ratio cap (ZIP64 member of 5 GiB); no extraction",
     "zip_10k_entries": "rejected (entry-count cap or no HealthData member); fast",
     "zip_nested_zip": "rejected: no HealthData XML at depth <= 2 (inner zips not recursed)",
     "zip_slip": "rejected as hostile (path traversal / absolute names); nothing written",
@@ -778,7 +796,8 @@ EXPECTED: dict[str, str] = {
 }
 
 
-def build_all(d: Path, skip: frozenset[str] = frozenset({"zip_bomb", "sparse_5gb"})) -> dict[str, Path]:
+def build_all(d: Path, skip: frozenset[str] = frozenset({"zip_bomb", "zip_bomb_zip64",
+                                                      "sparse_5gb"})) -> dict[str, Path]:
     """Build every case (by default the two multi-GB ones are skipped) into ``d``."""
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)

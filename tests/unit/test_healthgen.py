@@ -382,6 +382,14 @@ def test_zip_bomb_is_small_and_huge(tmp_path: Path) -> None:
         assert f.read(64).startswith(b"<?xml")
 
 
+def test_zip64_bomb_headers(tmp_path: Path) -> None:
+    p = hostile.zip_bomb_zip64(tmp_path)
+    info = zipfile.ZipFile(p).getinfo("apple_health_export/export.xml")
+    assert info.file_size == 5 << 30 and p.stat().st_size < 8 << 20
+    with zipfile.ZipFile(p).open(info) as f:
+        assert f.read(5) == b"<?xml"
+
+
 def test_cn_names_with_and_without_utf8_flag(tmp_path: Path) -> None:
     with zipfile.ZipFile(hostile.zip_cn_utf8_flag(tmp_path)) as zf:
         (info,) = zf.infolist()
