@@ -263,3 +263,17 @@ async def test_model_error_is_one_sentence(settings, redis_url, user_id):
         assert await rt.history(user_id, "me") == []
     finally:
         await rt.close()
+
+
+async def test_long_threads_are_pruned(runtime, user_id, store):
+    from wellness.agent import graph as graph_mod
+
+    for _ in range(graph_mod.PRUNE_EVERY):
+        await collect_turn(runtime, user_id, "long", "When was my last run?")
+    with store.connection() as r:
+        docs = [k for k in r.scan_iter(match=f"checkpoint:{user_id}:long:*", count=1000)]
+    assert 0 < len(docs) <= graph_mod.KEEP_CHECKPOINTS
+    history = await runtime.history(user_id, "long")
+    assert len(history) == 4 * graph_mod.PRUNE_EVERY      # the conversation itself is intact
+    reply = await collect_turn(runtime, user_id, "long", "How long was it?")
+    assert "58" in reply["answer"] or "31 minutes" in reply["answer"]

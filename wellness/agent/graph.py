@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 #: Model ↔ tools rounds per turn before the model must answer without tools.
 MAX_TOOL_ROUNDS = 6
+#: Checkpoint pruning: every PRUNE_EVERY turns of a thread keep its KEEP_CHECKPOINTS newest.
+PRUNE_EVERY = 10
+KEEP_CHECKPOINTS = 3
 #: LangGraph supersteps per turn (two per round plus the final answer, with headroom).
 RECURSION_LIMIT = 2 * MAX_TOOL_ROUNDS + 6
 
@@ -366,6 +369,7 @@ class AgentRuntime:
         if memory is not None and hasattr(memory, "memory_tools"):
             self.memory_tools = list(memory.memory_tools())
         self._owns_store = owns_store
+        self._turn_counts: dict[str, int] = {}
         self.graph = build_graph(model, [*self.health_tools, *self.memory_tools], settings,
                                  checkpointer=saver)
         self.stateless_graph = build_graph(model, self.health_tools, settings)
@@ -518,7 +522,26 @@ class AgentRuntime:
                     thread_id=config["configurable"]["thread_id"]))
             except Exception:  # noqa: BLE001 - memory must never break a finished turn
                 log.warning("record_turn failed", exc_info=True)
+        if not stateless:
+            await self._maybe_prune(config["configurable"]["thread_id"])
         yield TurnEvent.done(answer, tool_calls, validation)
+
+    async def _maybe_prune(self, lg_thread: str) -> None:
+        """Every ``PRUNE_EVERY`` turns of a thread, drop all but its last few checkpoints.
+
+        Each checkpoint holds the whole message list inline, so without pruning a thread's
+        storage grows with the square of its length (TTL only bounds idle threads).
+        """
+        if self.saver is None:
+            return
+        count = self._turn_counts.get(lg_thread, 0) + 1
+        self._turn_counts[lg_thread] = count
+        if count % PRUNE_EVERY:
+            return
+        try:
+            await self.saver.aprune([lg_thread], keep_last=KEEP_CHECKPOINTS)
+        except Exception:  # noqa: BLE001 - pruning is housekeeping; the TTL still applies
+            log.warning("checkpoint pruning skipped", exc_info=False)
 
     async def _rollback(self, config: RunnableConfig, human_id: str) -> None:
         """Remove a failed turn from the thread (its question and anything after it)."""
