@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from wellness.health import formatting as fmt
 from wellness.health.base import MAX_POINTS, QueryContext, chart, first_last, zset_spans
 from wellness.health.daily import choose_bucket, group, load_days
-from wellness.health.metrics import MetricError, MetricInfo, friendly_name, resolve_metric
+from wellness.health.metrics import CATALOGUE, MetricError, MetricInfo, friendly_name, \
+    resolve_metric, short_type
 from wellness.health.periods import DateRange
 from wellness.store.connection import RedisStore
 from wellness.store.keys import UserKeys, day_from_ordinal
@@ -135,6 +136,13 @@ class HealthQueries:
         if extra.get("activity"):
             counts.append(fmt.plural(extra["activity"]["count"], "day") + " of activity rings")
         summary = f"{parts[0]} ({', '.join(counts)}); today is {fmt.day(ctx.today)}."
+        # Name the common metrics first, so "what can you tell me about?" has an answer.
+        order = {m.type: i for i, m in enumerate(CATALOGUE)}
+        known = sorted((m for m in metrics if short_type(m["type"]) in order),
+                       key=lambda m: order[short_type(m["type"])])
+        if known:
+            names = ", ".join(m["metric"] for m in known[:8])
+            summary += f" Metrics include {names}{' and more' if len(metrics) > 8 else ''}."
         return {"start": start.isoformat(), "end": end.isoformat(), "today": ctx.today.isoformat(),
                 "metrics": metrics, **extra, "summary": summary}
 
