@@ -344,3 +344,22 @@ def test_spilled_columns_give_the_same_result(tmp_path: Path, monkeypatch: pytes
         assert {k: m.daily for k, m in got.metrics.items()} == \
             {k: m.daily for k, m in ref.metrics.items()}
     assert set(glob.glob(tempfile.gettempdir() + "/wellness-import-*")) == before
+
+
+def test_directory_and_gzip_inputs(tmp_path: Path) -> None:
+    import gzip
+
+    d = tmp_path / "apple_health_export"
+    (d / "workout-routes").mkdir(parents=True)
+    (d / "workout-routes" / "route_1.gpx").write_text("<gpx/>")
+    (d / "export_cda.xml").write_bytes(HEAD + b"<ClinicalDocument/>")
+    (d / "vienti.xml").write_bytes(_doc(_rec()))
+    result, stats = parse_export(tmp_path)
+    assert stats["file"] == "vienti.xml"
+    assert result.health_data["counts_by_type"]["HKQuantityTypeIdentifierStepCount"] == 1
+    gz = tmp_path / "export.xml.gz"
+    gz.write_bytes(gzip.compress(_doc(_rec())))
+    result, _ = parse_export(gz)
+    assert result.health_data["counts_by_type"]["HKQuantityTypeIdentifierStepCount"] == 1
+    with pytest.raises(NotHealthExport):
+        parse_export(d / "workout-routes")
