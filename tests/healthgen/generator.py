@@ -4,7 +4,8 @@ Why this exists: the importer's tests must assert *semantics* (deduplicated step
 nights, workout totals) rather than "it did not crash", and benchmarks need files from 100 KB
 to several GB. So the generator
 
-* writes the XML line by line into ~1 MiB chunks (memory stays flat whatever the size),
+* writes the XML line by line into ~1 MiB chunks (memory stays flat whatever the size;
+  the trailing sections are spooled to a temp file, only the ground truth grows with days),
 * draws everything from one ``random.Random(seed)`` (same config -> identical bytes),
 * computes the expected numbers *from the printed strings* with the rules of
   ``docs/data-model.md`` §1 (local day, canonical units, source priority, sleep nights,
@@ -14,7 +15,8 @@ Format references: ``/work/shared/notes/apple-health-format.md`` §1 and §5.
 
 Design choices the importer must not depend on (they are legal in real exports):
 records are written day by day (grouped by type within a day), followed by all
-Correlations, then Workouts, then ActivitySummary elements. Every timestamp is printed
+Correlations, Workouts, ActivitySummary, then ClinicalRecord/Audiogram/VisionPrescription
+elements. Every timestamp is printed
 with ``GenConfig.export_offset`` (Apple's behaviour) while ``HKTimeZone`` metadata on Watch
 sleep records and workouts names the true zone.
 """
@@ -1715,7 +1717,10 @@ class _Gen:
             " Watch workouts), else the printed offset (export_offset).",
             "Cumulative dedup: priority watch > phone > apps (ties by name); iPhone samples are"
             " fully covered by Watch samples, app samples lie in gaps except partial_overlap.",
-            "Units: km, kcal (Cal=kcal, kJ/4.184), kg (lb*0.45359237), minutes.",
+            "Units: km, kcal (Cal=kcal, kJ/4.184), kg (lb*0.45359237), minutes; metric_daily"
+            " also % (fraction*100), cm (height), degC, mg/dL, km/hr (see metric_units).",
+            "duplicates_dropped: the manual BodyMass line written 3x (2 dropped) and one Watch"
+            " HeartRate sample repeated with another device 0x address (1 dropped).",
             "Workouts: totals from direct WorkoutStatistics, else attributes; third-party"
             " workout has only duration (energy/distance null); hr from the HeartRate"
             " statistic, else mean/min/max of Watch HR samples strictly inside the window.",
