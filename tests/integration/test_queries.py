@@ -203,6 +203,12 @@ async def test_compare_periods(hq, data):
     assert w["count"] == {"a": 6, "b": 1, "change": 5, "change_pct": 500.0}
     assert w["minutes"]["a"] == 315 and w["energy_kcal"]["a"] == 2250
     assert "+5 workouts" in w["summary"]
+    sl = await hq.compare_periods("sleep", DateRange(date(2024, 10, 14), TODAY),
+                                  DateRange(date(2024, 10, 10), date(2024, 10, 13)))
+    assert sl["asleep_min"]["a"] == pytest.approx((390 + 450 + 420) * 0.85 / 3, abs=0.2)
+    assert sl["summary"].startswith("You slept ") and "bedtime" in sl["summary"]
+    none = await hq.compare_periods("sleep", rng("last month"), rng("august"))
+    assert none["no_data"] and "No sleep data" in none["summary"]
     rhr = await hq.compare_periods("rhr", rng("last week"), rng("2 weeks ago"))
     assert rhr["avg"]["change"] == pytest.approx(-0.7, abs=0.01)
 

@@ -191,13 +191,14 @@ def make_health_tools(store: RedisStore, settings: Settings) -> list[BaseTool]:
         """Compare a metric (or workouts) between two periods: values, change and % change.
 
         Use for "this month vs last month", "compare my steps this week with last week",
-        "did I work out more in October than September". Period A is the one asked about
-        (usually the more recent), B the baseline; change = A − B. For metric="workouts"
-        it compares workout counts, minutes and kcal. If B is missing it is the period just
+        "did I work out more in October than September", "am I sleeping more this month?".
+        Period A is the one asked about (usually the more recent), B the baseline;
+        change = A − B. metric="workouts" compares workout counts, minutes and kcal;
+        metric="sleep" compares sleep per night, efficiency and bedtime. If B is missing it is the period just
         before A ("this month" → "last month"). Default A: this month.
 
         Args:
-            metric: Metric name (e.g. "steps", "resting heart rate") or "workouts".
+            metric: Metric name (e.g. "steps", "resting heart rate"), "workouts" or "sleep".
             period_a: Period phrase for A, e.g. "this month", "last week", "October".
             period_b: Period phrase for B, e.g. "last month", "September".
             a_start: First day of A, YYYY-MM-DD (optional, wins over period_a).

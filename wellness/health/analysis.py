@@ -231,6 +231,8 @@ async def compare_periods(hq: "HealthQueries", metric: str, a: DateRange, b: Dat
     t = ctx.today
     wa, wb = ctx.describe(a), ctx.describe(b)
     head = {"period_a": ctx.range_dict(a), "period_b": ctx.range_dict(b)}
+    if (metric or "").strip().lower() in ("sleep", "sleep duration", "hours of sleep"):
+        return await _compare_sleep(ctx, a, b, wa, wb, head)
     if (metric or "").strip().lower() in ("workouts", "workout", "exercise sessions",
                                           "training"):
         from wellness.health.workouts import load_workouts
@@ -298,6 +300,37 @@ async def compare_periods(hq: "HealthQueries", metric: str, a: DateRange, b: Dat
     res["chart"] = chart("bar", f"{info.name}: {a.label or 'A'} vs {b.label or 'B'}",
                          [a.label or "A", b.label or "B"],
                          {info.name: [ch["a"], ch["b"]]}, info.shown_unit or info.name)
+    return res
+
+
+async def _compare_sleep(ctx: QueryContext, a: DateRange, b: DateRange, wa: str, wb: str,
+                         head: dict[str, Any]) -> dict[str, Any]:
+    """Average sleep per night, time in bed and efficiency of two periods."""
+    from wellness.health.sleep import sleep_summary
+
+    sa, sb = await sleep_summary(ctx, a), await sleep_summary(ctx, b)
+    res: dict[str, Any] = {"metric": "sleep", **head,
+                           "units": {"asleep": "min", "in_bed": "min", "efficiency": "%"}}
+    if sa.get("no_data") or sb.get("no_data"):
+        res["no_data"] = bool(sa.get("no_data") and sb.get("no_data"))
+        res["partial"] = not res["no_data"]
+        missing = [w for w, s in ((wa, sa), (wb, sb)) if s.get("no_data")]
+        cover = (sa if sa.get("no_data") else sb)["summary"].split("; ", 1)[-1]
+        res["summary"] = f"No sleep data {' or '.join(missing)}; {cover}"
+        return res
+    res["asleep_min"] = _change(sa["avg_asleep_min"], sb["avg_asleep_min"], 1)
+    res["in_bed_min"] = _change(sa["avg_in_bed_min"], sb["avg_in_bed_min"], 1)
+    res["efficiency"] = _change(sa["avg_efficiency"], sb["avg_efficiency"], 1)
+    res["bedtime"] = {"a": sa["avg_bedtime"], "b": sb["avg_bedtime"]}
+    ch = res["asleep_min"]
+    diff = ch["change"] or 0
+    sign = "+" if diff > 0 else "−" if diff < 0 else "±"
+    res["summary"] = (
+        f"You slept {fmt.hours(sa['avg_asleep_min'])} a night {wa} vs "
+        f"{fmt.hours(sb['avg_asleep_min'])} {wb} ({sign}{fmt.duration(abs(diff))}"
+        f"{_pct_text(ch['change_pct'])}); efficiency {fmt.pct(sa['avg_efficiency'])} vs "
+        f"{fmt.pct(sb['avg_efficiency'])}, average bedtime {sa['avg_bedtime']} vs "
+        f"{sb['avg_bedtime']}.")
     return res
 
 

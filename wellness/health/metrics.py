@@ -187,7 +187,7 @@ _CUMULATIVE_PREFIXES = ("Dietary", "Distance")
 _OTHER_TOOLS = {
     frozenset({"sleep", "sleep duration", "hours of sleep", "sleep hours", "time asleep",
                "sleep analysis", "deep sleep", "rem sleep", "bedtime", "sleep efficiency"}):
-        "use sleep_summary for sleep.",
+        "use sleep_summary for sleep (compare_periods accepts metric='sleep').",
     frozenset({"workouts", "workout", "training", "runs", "workout count",
                "number of workouts"}):
         "use workout_summary or list_workouts for workouts (compare_periods accepts "
