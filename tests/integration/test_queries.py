@@ -595,3 +595,23 @@ async def test_category_types_and_single_readings(store, user_id):
     w = await hq.metric_summary("weight", rng("last week"))
     assert w["summary"] == ("Your weight was 70.2 kg on Wed Oct 9 (the only reading from "
                             "Mon Oct 7 to Sun Oct 13).")
+
+
+async def test_chart_payloads(hq, data):
+    """Every chart follows docs/architecture.md: kind, title, x, series {name: [..]}, y_label."""
+    results = [await hq.metric_series("steps", rng("last 30 days")),
+               await hq.metric_series("rhr", rng("last 30 days")),
+               await hq.metric_trend("rhr", rng("the last 12 weeks")),
+               await hq.compare_periods("steps", rng("last week"), rng("2 weeks ago")),
+               await hq.workout_summary(rng("october"), group_by="week"),
+               await hq.sleep_summary(rng("last 7 days")),
+               await hq.activity_rings(rng("last 7 days"))]
+    for res in results:
+        c = res["chart"]
+        assert set(c) == {"kind", "title", "x", "series", "y_label"}
+        assert c["kind"] in ("line", "bar") and c["title"] and c["y_label"]
+        assert 0 < len(c["x"]) <= 400
+        for name, ys in c["series"].items():
+            assert isinstance(name, str) and len(ys) == len(c["x"])
+            assert all(y is None or isinstance(y, (int, float)) for y in ys)
+        json.dumps(res, allow_nan=False)  # strict JSON
