@@ -74,7 +74,7 @@ METRIC_PHRASES: dict[str, str] = {
     "oxygen": "OxygenSaturation", "spo2": "OxygenSaturation", "blood oxygen": "OxygenSaturation",
     "oxygen saturation": "OxygenSaturation",
     "respiratory rate": "RespiratoryRate", "breathing rate": "RespiratoryRate",
-    "blood pressure": "BloodPressureSystolic", "systolic": "BloodPressureSystolic",
+    "blood pressure": "BloodPressureSystolic", "bp": "BloodPressureSystolic", "systolic": "BloodPressureSystolic",
     "diastolic": "BloodPressureDiastolic",
     "blood glucose": "BloodGlucose", "glucose": "BloodGlucose", "blood sugar": "BloodGlucose",
     "body temperature": "BodyTemperature", "temperature": "BodyTemperature",
@@ -711,7 +711,8 @@ class Planner:
             return Plan(calls=[("sleep_summary", rng or {"period": "last night"})],
                         focus="no_score")
         if _has(t, "how much data") or re.search(
-                r"\b(date range|how far back|when does my data|what data|which data|data cover|"
+                r"\b(date range|data range|range of (my )?data|how far back|when does my data|"
+                r"what data|which data|data cover|"
                 r"covers|oldest|first record|earliest)\b", t):
             return Plan(calls=[("health_data_range", {})])
         if re.search(r"\b(plan|suggest|recommend|advice|tips?|how can i|how do i|what should i)\b", t) \
@@ -735,7 +736,8 @@ class Planner:
         # Blood pressure "during my run": readings are never taken during workouts.
         if metric in ("BloodPressureSystolic", "BloodPressureDiastolic") and workout_score:
             return Plan(calls=[("last_workout", {"workout_type": wtype} if wtype else {}),
-                               ("metric_summary", {"metric": metric, "stat": "last"})],
+                               ("metric_summary", {"metric": metric, "stat": "last",
+                                                   "period": "all time"})],
                         focus="bp_during_workout")
 
         # Comparisons ("this month vs last month", "October vs September")
@@ -873,6 +875,9 @@ class Planner:
         if re.search(r"\bper (workout|session|run|ride)\b|\bon average per\b", t):
             return Plan(calls=[("workout_summary", {**(rng or {"period": "last 30 days"}),
                                                     **typed})], focus="per_workout")
+        if span and re.search(r"\b(what|which) days (did|have) i\b", t) and not re.search(
+                r"\bof the week\b|\busually|typically|normally|most\b", t):
+            return Plan(calls=[("list_workouts", {**rng, **typed, "limit": 50})], focus="days")
         if re.search(r"\b(what|which) (day|days|weekday)\b|\bday of the week\b|\bdays of the week\b"
                      r"|\bmost common day\b|\bweekday|weekdays|weekend\b", t) and not re.search(
                 r"\bon which days\b|\band which days\b|\bwhich days did\b", t):
