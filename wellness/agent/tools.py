@@ -12,6 +12,7 @@ Period and metric mistakes come back as ``{"error": ...}`` results the model can
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
@@ -50,8 +51,23 @@ _CURRENT_TO_PREVIOUS = {"this week": "last week", "this month": "last month",
 
 
 def dumps(result: dict[str, Any]) -> str:
-    """Compact JSON for a tool message."""
-    return json.dumps(result, ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact, strict JSON for a tool message (NaN/inf become null)."""
+    try:
+        return json.dumps(result, ensure_ascii=False, separators=(",", ":"), default=str,
+                          allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(result), ensure_ascii=False, separators=(",", ":"),
+                          default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
