@@ -9,6 +9,7 @@ and zone, and builds the same "no data" answer. Keeping that here lets ``metrics
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -208,9 +209,10 @@ def to_float(value: Any) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        f = float(value)
     except (TypeError, ValueError):
         return None
+    return f if math.isfinite(f) else None
 
 
 LIST_CAP = 31  # per-day rows returned with a result; older rows are summarised, not listed

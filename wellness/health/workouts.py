@@ -113,9 +113,10 @@ def _fl(v: str | None) -> float | None:
     if not v:
         return None
     try:
-        return float(v)
+        f = float(v)
     except ValueError:
         return None
+    return f if f == f and f not in (float("inf"), float("-inf")) else None
 
 
 def _parse(wid: str, values: list[str | None]) -> Workout | None:
