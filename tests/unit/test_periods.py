@@ -280,6 +280,8 @@ def test_resolve_range() -> None:
     ("steps Oct 1-15", "oct 1 to oct 15"),
     ("steps today vs yesterday", "today"),
     ("how did I sleep on Friday night?", "friday night"),
+    ("what's my longest run ever?", "ever"),
+    ("however I count every step", None),
 ])
 def test_find_period(question: str, phrase: str | None) -> None:
     found = find_period(question, TODAY)

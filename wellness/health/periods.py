@@ -766,7 +766,7 @@ _SEARCH_ATOMS = [
     r"(?:this past|this|last|past|previous|the) weekend|weekend",
     rf"(?:last|this|past|previous) {_WEEKDAY_ANY_RE}",
     _WEEKDAY_FULL_RE,
-    r"all time|all my data|since the beginning|since i started|my whole history",
+    r"all time|all my data|since the beginning|since i started|my whole history|ever",
     r"on the (?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)",
     r"(?:the )?(?:day|week|month|year) before|(?:the )?(?:previous|preceding) (?:day|week|month|year)",
     r"(?:the )?(?:day|week|month|year) after|(?:the )?following (?:day|week|month|year)",
