@@ -313,6 +313,12 @@ async def test_other_user_sees_nothing(store, data):
     assert (await other.last_workout())["no_data"]
     assert (await other.sleep_summary(rng("last week")))["no_data"]
     assert (await other.data_range())["no_data"]
+    # a workout id from another user is just "not found"
+    assert (await other.workout_details(data["run1"]))["no_data"]
+    assert (await other.workout_streaks(rng("all time")))["no_data"]
+    assert (await other.activity_rings(rng("last week")))["no_data"]
+    assert (await other.compare_periods("workouts", rng("october"), rng("september")))[
+        "no_data"]
 
 
 def test_missing_user_fails_closed(store):
