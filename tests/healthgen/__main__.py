@@ -12,7 +12,14 @@ import time
 from datetime import date
 from pathlib import Path
 
-from .generator import GenConfig, write_export, write_zip
+from .generator import GenConfig, config_for_size, write_export, write_zip
+
+
+def _size(text: str) -> int:
+    """'300MB', '1.5GB', '800k' or plain bytes -> bytes (decimal units)."""
+    t = text.strip().upper().removesuffix("B")
+    mult = {"K": 10**3, "M": 10**6, "G": 10**9}.get(t[-1:], 1)
+    return int(float(t[:-1] if mult > 1 else t) * mult)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,11 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layout", default="nested", choices=["nested", "flat", "double"])
     ap.add_argument("--no-travel", action="store_true")
     ap.add_argument("--malformed-dtd", action="store_true")
+    ap.add_argument("--size", type=_size, default=None,
+                    help="target XML size (e.g. 300MB): picks --days/--scale for you")
     a = ap.parse_args(argv)
     cfg = GenConfig(seed=a.seed, start=a.start, days=a.days, export_version=a.export_version,
                     export_offset=a.export_offset, unit_profile=a.units, locale=a.locale,
                     scale=a.scale, travel=not a.no_travel, malformed_dtd=a.malformed_dtd,
                     xml_name=a.xml_name)
+    if a.size:
+        fitted = config_for_size(a.size, **{k: v for k, v in cfg.__dict__.items()
+                                            if k not in ("days", "scale")})
+        cfg.days, cfg.scale = fitted.days, fitted.scale
     t0 = time.perf_counter()
     if a.out.suffix.lower() == ".zip":
         truth = write_zip(a.out, cfg, layout=a.layout)
