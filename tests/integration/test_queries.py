@@ -388,6 +388,10 @@ async def test_tools_answer(tools, user_id, data):
 async def test_tool_errors(tools, user_id, data):
     r = await call(tools, "metric_summary", None, metric="steps")
     assert "error" in r and "user" in r["error"]
+    r = await call(tools, "metric_summary", "intruder-01", metric="steps", period="last week")
+    assert r["no_data"] and "total" not in r  # another user id sees none of this data
+    r = await call(tools, "last_workout", "bad:id")
+    assert "error" in r
     r = await call(tools, "metric_summary", user_id, metric="steps", period="next week")
     assert "in the future" in r["error"]
     r = await call(tools, "metric_summary", user_id, metric="steps", period="blah blah")
