@@ -451,7 +451,10 @@ class AgentRuntime:
         if breaker is not None and breaker.state == "open":
             yield TurnEvent.error(StoreUnavailable.user_message)
             return
-        if not stateless and self.memory is not None and hasattr(self.memory, "plan_hint"):
+        # The hint goes into the system prompt; a model that plans by rules never reads it.
+        wants_hint = getattr(self.model, "uses_plan_hint", True)
+        if not stateless and wants_hint and self.memory is not None and hasattr(
+                self.memory, "plan_hint"):
             try:
                 hint = await _maybe_await(_call_with_supported(
                     self.memory.plan_hint, question=question, user_id=user_id))

@@ -1267,6 +1267,8 @@ class OfflineModel(BaseChatModel):
 
     today: date | None = None
     tz_name: str | None = None
+    #: The runtime skips the procedural plan hint: rules don't read the system prompt.
+    uses_plan_hint: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> "OfflineModel":
