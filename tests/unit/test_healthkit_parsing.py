@@ -337,13 +337,16 @@ def test_spilled_columns_give_the_same_result(tmp_path: Path, monkeypatch: pytes
     write_export(p, GenConfig(seed=8, days=15, scale=0.4))
     ref, _ = parse_export(p, workers=1)
     monkeypatch.setattr(aggregate, "SPILL_ROWS", 997)
-    before = set(glob.glob(tempfile.gettempdir() + "/wellness-import-*"))
+    import os
+
+    mine = f"{tempfile.gettempdir()}/wellness-import-{os.getpid()}-*"  # others run imports too
+    before = set(glob.glob(mine))
     for workers in (1, 2):
         got, _ = parse_export(p, workers=workers)
         assert got.health_data == ref.health_data
         assert {k: m.daily for k, m in got.metrics.items()} == \
             {k: m.daily for k, m in ref.metrics.items()}
-    assert set(glob.glob(tempfile.gettempdir() + "/wellness-import-*")) == before
+    assert set(glob.glob(mine)) == before
 
 
 def test_directory_and_gzip_inputs(tmp_path: Path) -> None:

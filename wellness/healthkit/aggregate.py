@@ -231,7 +231,7 @@ class Collector:
             ident = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(),
                                    "big", signed=True)
         else:
-            ident = hash((self.sources.sources[rec.source].stable, start, rec.end, value))
+            ident = 0   # identity = (source, start, end, value): compared in bulk at build
         c.ident.append(ident)
         latest = c.latest
         if latest is None or start >= latest[0]:
@@ -358,7 +358,7 @@ class Collector:
         for t in sorted(self.cols):
             c = self.cols.pop(t)
             start, end, value, ident, src32, day32 = c.load()
-            keep = first_occurrence(ident)
+            keep = first_occurrence(ident, src32, start, end, value)
             del ident
             dups = len(start) - len(keep)
             if dups:

@@ -116,8 +116,30 @@ def prorate_by_priority(start: np.ndarray, end: np.ndarray, value: np.ndarray,
     return frac
 
 
-def first_occurrence(ident: np.ndarray) -> np.ndarray:
-    """Indices (in input order) of the first copy of each identity hash."""
-    _, idx = np.unique(ident, return_index=True)
-    idx.sort()
-    return idx
+def first_occurrence(ident: np.ndarray, src: np.ndarray, start: np.ndarray, end: np.ndarray,
+                     value: np.ndarray) -> np.ndarray:
+    """Indices (in input order) of the first copy of each sample.
+
+    Samples with a sync identifier / external UUID (``ident`` != 0) are identified by it;
+    the others by (source, start, end, canonical value), compared after a stable lexsort
+    so the earliest copy in the file is the one kept.
+    """
+    n = len(ident)
+    keep = np.ones(n, dtype=bool)
+    has_id = ident != 0
+    if has_id.any():
+        idx = np.flatnonzero(has_id)
+        _, first = np.unique(ident[idx], return_index=True)
+        dup = np.ones(len(idx), dtype=bool)
+        dup[first] = False
+        keep[idx[dup]] = False
+    z = np.flatnonzero(~has_id)
+    if len(z) > 1:
+        cols = (src[z], start[z], end[z], value[z])
+        order = np.lexsort(cols[::-1])   # primary key: source, then start, end, value
+        same = np.ones(len(z) - 1, dtype=bool)
+        for col in cols:
+            sc = col[order]
+            same &= sc[1:] == sc[:-1]
+        keep[z[order[1:][same]]] = False
+    return np.flatnonzero(keep)

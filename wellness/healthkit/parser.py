@@ -243,10 +243,7 @@ class HealthParser:
                     a.get("HKCharacteristicTypeIdentifierCardioFitnessMedicationsUse") or None))
             else:
                 self.sink.other_element(name)
-            self._top = None
-            self._attrs = {}
-            self._meta = None
-            self._beats = None
+            # (start() resets the per-element buffers, so nothing to clear here)
         elif d == 2:
             if self._top == "Correlation" and name == "Record" and self._child is not None:
                 rec = self._make_record(self._child, self._child_meta, None, True)
