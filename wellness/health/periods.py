@@ -550,6 +550,9 @@ def parse_period(text: str, today: date, *, reference: DateRange | None = None) 
     """
     if not text or not text.strip():
         raise PeriodError("no period given; try 'last week', 'in October' or 2024-10-01")
+    if len(text) > 200:
+        raise PeriodError("that is too long to be a period; use e.g. 'last week' or "
+                          "2024-10-01 to 2024-10-31")
     norm = _normalise(text)
     norm = re.sub(r"^(?:my|for my|during my) ", "", norm)
 
@@ -822,7 +825,7 @@ def find_periods(text: str, today: date | None = None) -> list[str]:
     """
     if not text:
         return []
-    norm = _normalise(text)
+    norm = _normalise(text[:2000])  # questions are short; bound the work on huge pastes
     found: list[tuple[int, int, str]] = []
     pos = 0
     while pos <= len(norm):
