@@ -228,6 +228,34 @@ def test_upload_ask_chart_resume(browser, local_server: Server, export) -> None:
     ctx.close()
 
 
+def test_import_while_chatting_in_another_tab(browser, local_server: Server,
+                                              tmp_path: Path) -> None:
+    """A long import in one tab; the same user keeps chatting in a second tab meanwhile."""
+    from tests.healthgen import GenConfig, write_zip
+
+    big = tmp_path / "export.zip"
+    write_zip(big, GenConfig(seed=5, start=date(2026, 6, 1), days=150, scale=1.0,
+                             unit_profile="metric"))
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.add_init_script(SEEN_SCRIPT)
+    tab_a, tab_b = ctx.new_page(), ctx.new_page()
+    for tab in (tab_a, tab_b):
+        tab.goto(local_server.base)
+        tab.wait_for_selector("#chat-input", timeout=30_000)
+    tab_b.wait_for_timeout(1000)
+    tab_a.set_input_files("#upload-button-input", str(big))
+    tab_a.wait_for_selector("#chat-submit:not([disabled])", timeout=30_000)
+    tab_a.click("#chat-submit")
+    tab_a.wait_for_selector("text=Cancel import", timeout=30_000)
+    _send(tab_b, "What date range does my health data cover?")
+    tab_b.wait_for_selector('[data-step-type="tool"]', timeout=30_000)
+    _wait_idle(tab_b)
+    assert "Imported export.zip" not in tab_a.inner_text("body"), "import finished too soon"
+    tab_a.screenshot(path=str(OUT / "e2e-7-importing.png"))
+    tab_a.wait_for_selector("text=Imported export.zip", timeout=120_000)
+    ctx.close()
+
+
 @pytest.fixture(scope="module")
 def password_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Server]:
     import redis

@@ -36,6 +36,8 @@ class FakeRedis:
 
 
 class FakeStore:
+    url = "redis://fake"
+
     def __init__(self, redis: FakeRedis | None = None, down: bool = False) -> None:
         self.redis = redis or FakeRedis()
         self.down = down
@@ -191,6 +193,19 @@ def zip_upload(tmp_path: Path) -> Path:
     return p
 
 
+def patch_importer(monkeypatch: pytest.MonkeyPatch, fn: Any) -> None:
+    """Replace the importer whichever way the chat calls it (in-thread or child process);
+    both take (path, user_id, store-or-url, settings, *, progress, cancel, file_name)."""
+    import wellness.healthkit as hk
+
+    monkeypatch.setattr(hk, "import_export", fn)
+    try:
+        import wellness.healthkit.isolated as iso
+    except ImportError:
+        return
+    monkeypatch.setattr(iso, "import_in_process", fn)
+
+
 async def _wait_job(user: str = "local") -> None:
     for _ in range(200):
         if upload.running_job(user) is None:
@@ -217,7 +232,7 @@ async def test_upload_imports_in_a_worker_with_progress_and_summary(
             time.sleep(0.15)
         return FakeSummary(SUMMARY)
 
-    monkeypatch.setattr(hk, "import_export", fake_import)
+    patch_importer(monkeypatch, fake_import)
     monkeypatch.setattr(upload, "import_chart",
                         lambda *a: _const({"kind": "bar", "title": "t", "x": ["a"],
                                            "series": {"n": [1]}, "y_label": "n"}))
@@ -263,7 +278,7 @@ async def test_import_errors_become_one_sentence(services: Services, zip_upload:
     def boom(*a: Any, **k: Any) -> None:
         raise ZipBombDetected(detail="ratio 1:5000")
 
-    monkeypatch.setattr(hk, "import_export", boom)
+    patch_importer(monkeypatch, boom)
     ctx = make_context()
     await handlers.on_message(user_message("", [cl.File(name="x.zip", path=str(zip_upload))]))
     await _wait_job()
@@ -281,7 +296,7 @@ async def test_cancel_button_stops_the_import(services: Services, zip_upload: Pa
         assert cancel.wait(5)
         raise ImportCancelled()
 
-    monkeypatch.setattr(hk, "import_export", slow)
+    patch_importer(monkeypatch, slow)
     ctx = make_context()
     await handlers.on_message(user_message("", [cl.File(name="x.zip", path=str(zip_upload))]))
     job = upload.running_job("local")
@@ -306,7 +321,7 @@ async def test_chat_stays_responsive_during_an_import(services: Services, zip_up
         release.wait(5)
         return FakeSummary(SUMMARY)
 
-    monkeypatch.setattr(hk, "import_export", slow)
+    patch_importer(monkeypatch, slow)
     monkeypatch.setattr(upload, "import_chart", lambda *a: _const(None))
     ctx = make_context()
     await handlers.on_message(user_message("", [cl.File(name="x.zip", path=str(zip_upload))]))
