@@ -117,6 +117,14 @@ TABLE = [
     ("Friday night", "2024-10-12", "2024-10-12"),  # the night ending Saturday morning
     ("the night of Oct 14", "2024-10-15", "2024-10-15"),
     ("the night before Oct 15", "2024-10-15", "2024-10-15"),
+    ("Q1", "2024-01-01", "2024-03-31"),
+    ("q4 2023", "2023-10-01", "2023-12-31"),
+    ("last quarter", "2024-07-01", "2024-09-30"),
+    ("this quarter", "2024-10-01", "2024-10-16"),
+    ("the second quarter of 2023", "2023-04-01", "2023-06-30"),
+    ("summer", "2024-06-01", "2024-08-31"),
+    ("last winter", "2023-12-01", "2024-02-29"),
+    ("spring 2023", "2023-03-01", "2023-05-31"),
 ]
 
 
@@ -282,6 +290,10 @@ def test_resolve_range() -> None:
     ("how did I sleep on Friday night?", "friday night"),
     ("what's my longest run ever?", "ever"),
     ("however I count every step", None),
+    ("did I fall asleep early?", None),
+    ("steps over the summer", "summer"),
+    ("compare this quarter with last quarter", "this quarter"),
+    ("my spring 2023 runs", "spring 2023"),
 ])
 def test_find_period(question: str, phrase: str | None) -> None:
     found = find_period(question, TODAY)

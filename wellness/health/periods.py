@@ -106,7 +106,7 @@ _ISO_RE = r"\d{4}-\d{2}-\d{2}"
 _MAY_PREFIXES = {"in", "since", "during", "of", "early", "late", "mid", "from", "until",
                  "till", "through", "thru", "to", "and", "between", "before", "after", "end",
                  "beginning", "start", "this", "last", "past", "previous", "for", "over",
-                 "throughout", "whole", "all", "entire", "middle"}
+                 "throughout", "whole", "all", "entire", "middle", "the"}
 
 
 # --------------------------------------------------------------------------- date helpers
@@ -487,6 +487,54 @@ def _month(m: re.Match[str], today: date) -> tuple[date, date, str]:
     return start, _month_end(year, month), f"{calendar.month_name[month]} {year}"
 
 
+_QUARTER_WORDS = {"q1": 1, "first": 1, "1st": 1, "q2": 2, "second": 2, "2nd": 2, "q3": 3,
+                  "third": 3, "3rd": 3, "q4": 4, "fourth": 4, "4th": 4, "last": 0, "this": -1}
+
+
+@_pattern(rf"(?:(q[1-4])|(?:the )?(first|1st|second|2nd|third|3rd|fourth|4th) quarter)"
+          rf"(?: (?:of )?({_YEAR_RE}))?|(this|last|previous) quarter", "quarter")
+def _quarter(m: re.Match[str], today: date) -> tuple[date, date, str]:
+    current_q = (today.month - 1) // 3 + 1
+    if m.group(4):
+        q, year = current_q, today.year
+        if m.group(4) != "this":
+            q -= 1
+            if q == 0:
+                q, year = 4, year - 1
+    else:
+        q = _QUARTER_WORDS[m.group(1) or m.group(2)]
+        if m.group(3):
+            year = int(m.group(3))
+        else:  # the most recent such quarter that has started
+            year = today.year if q <= current_q else today.year - 1
+    start = date(year, 3 * (q - 1) + 1, 1)
+    return start, _month_end(year, 3 * q), f"Q{q} {year}"
+
+
+_SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
+
+
+@_pattern(rf"(this|last|past|previous)? ?(spring|summer|fall|autumn|winter)(?: (?:of )?({_YEAR_RE}))?",
+          "season")
+def _season(m: re.Match[str], today: date) -> tuple[date, date, str]:
+    """Meteorological seasons (northern hemisphere); winter starts in December."""
+    which, name = m.group(1), m.group(2)
+    month = _SEASONS[name]
+    if m.group(3):
+        year = int(m.group(3))
+    else:
+        year = today.year if date(today.year, month, 1) <= today else today.year - 1
+        if which in ("last", "past", "previous"):
+            start_this = date(year, month, 1)
+            end_this = _add_months(start_this, 3) - timedelta(days=1)
+            if end_this >= today:  # we are still in it: the one before
+                year -= 1
+    start = date(year, month, 1)
+    end = _add_months(start, 3) - timedelta(days=1)
+    label = f"{name} {year}" if month != 12 else f"winter {year}–{str(year + 1)[2:]}"
+    return start, end, label
+
+
 @_pattern(r"(\d{4})-(\d{2})", "year_month")
 def _year_month(m: re.Match[str], today: date) -> tuple[date, date, str]:
     year, month = int(m.group(1)), int(m.group(2))
@@ -770,6 +818,10 @@ _SEARCH_ATOMS = [
     rf"(?:last|this|past|previous) {_WEEKDAY_ANY_RE}",
     _WEEKDAY_FULL_RE,
     r"all time|all my data|since the beginning|since i started|my whole history|ever",
+    rf"(?:the )?(?:first|1st|second|2nd|third|3rd|fourth|4th) quarter(?: (?:of )?{_YEAR_RE})?|"
+    rf"q[1-4](?: {_YEAR_RE})?|(?:this|last|previous) quarter",
+    rf"(?:this |last |past |previous )?(?:spring|summer|fall|autumn|winter)"
+    rf"(?: (?:of )?{_YEAR_RE})?",
     r"on the (?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)",
     r"(?:the )?(?:day|week|month|year) before|(?:the )?(?:previous|preceding) (?:day|week|month|year)",
     r"(?:the )?(?:day|week|month|year) after|(?:the )?following (?:day|week|month|year)",
@@ -784,11 +836,13 @@ _FIND = re.compile(
 
 
 def _may_ok(norm: str, m: re.Match[str]) -> bool:
-    """The verb "may" is only the month when a preposition precedes it or a day/year follows."""
+    """Words that are usually not dates ("may", "fall", "spring", …) count only when a
+    preposition precedes them or a day/year follows."""
     phrase = m.group(0)
-    if not re.search(r"\bmay\b", phrase):
+    word = re.search(r"\b(may|fall|spring|summer|winter|autumn)\b", phrase)
+    if not word:
         return True
-    if re.search(rf"\bmay (?:{_DAY_RE}|{_YEAR_RE})\b", phrase):
+    if re.search(rf"\b{word.group(1)} (?:of )?(?:{_DAY_RE}|{_YEAR_RE})\b", phrase):
         return True
     if re.match(r"(?:from|between|since|early|late|mid|this|last|past|previous|the|"
                 r"beginning|start|end|middle|first|second|third|fourth|final)\b", phrase):
