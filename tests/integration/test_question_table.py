@@ -266,6 +266,9 @@ def build_table() -> list[Row]:
             lambda a, c, t: has_number(a, sum(1 for k in days(*october) if k in t.activity_by_day
                                               and t.activity_by_day[k]["exercise_min"]
                                               >= t.activity_by_day[k]["exercise_goal_min"]))),
+        Row("more5", "Did I walk 8k steps yesterday?", "metric_summary",
+            lambda a, c, t: a.startswith("Yes") == (t.steps_by_day[y] >= 8000)
+            and has_number(a, round(t.steps_by_day[y]))),
         Row("more5", "Did I walk today?", "metric_summary",
             lambda a, c, t: "no steps data" in a.lower()),
         Row("more6", "Which weekday has my longest workouts on average?", "workout_summary",

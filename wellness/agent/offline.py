@@ -374,6 +374,16 @@ class Plan:
     preface: str = ""
 
 
+def _threshold(t: str) -> float | None:
+    """A target in a yes/no question: "did I walk 10k steps", "did I burn 500 calories"."""
+    m = re.search(r"\b(\d+(?:\.\d+)?)\s*(k)?\s*(steps|kcal|calories|cal|km|kilometers|flights|"
+                  r"minutes|min)\b", t)
+    if not m:
+        return None
+    value = float(m.group(1)) * (1000 if m.group(2) else 1)
+    return value
+
+
 def _range_args(span: Span | None, phrase: str | None) -> dict[str, Any]:
     if span is not None:
         return {"start": span.start.isoformat(), "end": span.end.isoformat()}
@@ -959,6 +969,10 @@ class Planner:
             rng = ALL_TIME   # "my heaviest weight", "highest heart rate": over all the data
         if stat == "last" and rng and span and span.start != span.end:
             stat = "sum" if metric in CUMULATIVE else "avg"
+        threshold = _threshold(t) if re.match(r"^(did|have|was|were|do) i\b", t) else None
+        if threshold is not None and metric in CUMULATIVE and span and span.start == span.end:
+            return Plan(calls=[("metric_summary", {"metric": metric, **rng, "stat": "sum"})],
+                        focus=f"threshold:{threshold}")
         args: dict[str, Any] = {"metric": metric, **rng, "stat": stat}
         if stat == "last":
             args = {"metric": metric, "stat": "last", **(rng or {"period": "all time"})}
@@ -1128,6 +1142,15 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
             sentences.append(line + ".")
         else:
             sentences.append(_summary(r))
+    elif plan_focus.startswith("threshold:") and data:
+        target = float(plan_focus.split(":", 1)[1])
+        r = data[0][1]
+        value = _num(r.get("value"))
+        if value is None or r.get("error") or r.get("no_data"):
+            sentences.append(_summary(r))
+        else:
+            verdict = "Yes" if value >= target else "No"
+            sentences.append(f"{verdict}: {_summary(r)} Your target was {_fmt(target)}.")
     elif plan_focus == "no_score":
         sentences.append("Apple Health doesn't record a sleep quality score, so I can't give "
                          "you one.")
