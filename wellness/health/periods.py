@@ -726,7 +726,9 @@ def shift_range(rng: DateRange, direction: str = "previous", *,
     cut_short = today is not None and rng.end == today
     if not months and cut_short and rng.start.day == 1:
         months = (rng.end.year - rng.start.year) * 12 + rng.end.month - rng.start.month + 1
-        if rng.start.month == 1 and rng.start.year == rng.end.year:
+        if re.match(r"^(?:Q[1-4]|spring|summer|fall|autumn|winter) ", rng.label or ""):
+            months = 3  # "this quarter" / "this fall" so far → the whole quarter before
+        elif rng.label == "this year" or re.fullmatch(r"(?:19|20)\d{2}", rng.label or ""):
             months = 12  # "this year" / "2024" so far → the whole year before
     if not months and cut_short and rng.start.weekday() == 0 and rng.days < 7:
         rng = DateRange(rng.start, rng.start + timedelta(days=6), rng.label)  # "this week"
