@@ -212,9 +212,9 @@ def test_ios17_fixture_workouts_correlations_hrv() -> None:
     seen: list[HealthRecord] = []
 
     class Spy(Collector):
-        def record(self, rec: HealthRecord) -> None:
-            seen.append(rec)
-            super().record(rec)
+        def quantity(self, *fields, rec=None) -> None:  # noqa: ANN001, ANN002
+            seen.append(HealthRecord(*fields))
+            super().quantity(*fields, rec=rec)
 
     reg = SourceRegistry()
     spy = Spy(reg)

@@ -95,7 +95,7 @@ class _Columns:
     src: array = field(default_factory=lambda: array("i"))
     day: array = field(default_factory=lambda: array("i"))
     ident: array = field(default_factory=lambda: array("q"))
-    latest: tuple[float, HealthRecord] | None = None
+    latest: tuple[float, float, int, str | None, str | None] | None = None
     # Spilled parts, in order: (file, rows, source remap table or None).
     segments: list[tuple[str, int, np.ndarray | None]] = field(default_factory=list)
 
@@ -199,32 +199,44 @@ class Collector:
 
     # -- RecordSink ------------------------------------------------------------------
     def record(self, rec: HealthRecord) -> None:
+        self.quantity(rec.type, rec.source, rec.start, rec.end, rec.offset, rec.raw_value,
+                      rec.raw_unit, rec.value, rec.unit, rec.metadata, rec.beats, rec=rec)
+
+    def quantity(self, t: str, source: int, start: float, end: float, offset: int,
+                 raw_value: str | None, raw_unit: str | None, value: float | None,
+                 unit: str | None, meta: dict[str, str] | None,
+                 beats: list[tuple[float, str]] | None, rec: HealthRecord | None = None
+                 ) -> None:
+        """The parser's fast path: the fields of a HealthRecord without building one.
+
+        Runs once per record, so it avoids object creation on the numeric path; category
+        records (sleep, events) still become HealthRecord objects.
+        """
         self.records_seen += 1
-        meta = rec.metadata
         tz = meta.get("HKTimeZone") if meta else None
-        off = local_offset(rec.start, rec.offset, zone(tz)) if tz else rec.offset
-        if rec.value is None:
+        off = local_offset(start, offset, zone(tz)) if tz else offset
+        if value is None:
+            if rec is None:
+                rec = HealthRecord(t, source, start, end, offset, raw_value, raw_unit, value,
+                                   unit, meta, beats)
             self._category(rec, off)
             return
-        value = rec.value
-        c = self.cols.get(rec.type)
+        c = self.cols.get(t)
         if c is None:
-            c = self.cols[rec.type] = _Columns(rec.unit or "", is_cumulative(rec.type))
-        elif c.unit != rec.unit:
+            c = self.cols[t] = _Columns(unit or "", is_cumulative(t))
+        elif c.unit != unit:
             self.warnings["unit_mismatch"] += 1
             return
         if value < 0 and c.cumulative:
             self.warnings["bad_value"] += 1
             return
-        start = rec.start
         c.start.append(start)
-        c.end.append(rec.end)
+        c.end.append(end)
         c.value.append(value)
-        c.src.append(rec.source)
+        c.src.append(source)
         c.day.append(int((start + off) // 86400))
-        # Identity hashes must agree across parser processes (str hashes are salted per
-        # process), so strings go through blake2b and the tuple holds only numbers.
         if meta and (_SYNC in meta or "HKExternalUUID" in meta):
+            # Strings go through blake2b: str hashes are salted per process.
             sid = meta.get(_SYNC)
             text = f"sync|{sid}|{meta.get('HKMetadataKeySyncVersion')}" if sid else \
                 f"ext|{meta['HKExternalUUID']}"
@@ -235,7 +247,8 @@ class Collector:
         c.ident.append(ident)
         latest = c.latest
         if latest is None or start >= latest[0]:
-            c.latest = (start, rec)
+            # (start, canonical value, local offset, raw value, raw unit)
+            c.latest = (start, value, off, raw_value, raw_unit)
         self._pending += 1
         if self._pending >= SPILL_ROWS:
             self.spill()
@@ -318,7 +331,6 @@ class Collector:
                 continue
             c.segments.extend((path, n, table) for path, n, _ in segments)
             if latest is not None:
-                latest[1].source = remap[latest[1].source]
                 if c.latest is None or latest[0] >= c.latest[0]:
                     c.latest = latest
         for seg in state["sleep"]:
@@ -444,7 +456,8 @@ class Collector:
         return BuildResult(metrics, workouts, scores, weekdays, nights, activity, health_data)
 
     def _rollup(self, t: str, unit: str, cumulative: bool, start: np.ndarray, value: np.ndarray,
-                src: np.ndarray, day: np.ndarray, latest: tuple[float, HealthRecord] | None,
+                src: np.ndarray, day: np.ndarray,
+                latest: tuple[float, float, int, str | None, str | None] | None,
                 all_days: np.ndarray) -> MetricResult:
         """Daily rollups + summary. For cumulative types ``n`` counts every record starting
         that day (exact duplicates removed, before priority dedup) while s/lo/hi/l and the
@@ -504,8 +517,7 @@ class Collector:
                 "days": len(bounds),
             })
         if latest is not None:
-            rec = latest[1]
-            summary["last"] = {"value": num(rec.value) if rec.value is not None else None,
-                               "unit": unit, "at": local_iso(rec.start, rec.offset),
-                               "raw_value": rec.raw_value, "raw_unit": rec.raw_unit}
+            at, val, off, raw_value, raw_unit = latest
+            summary["last"] = {"value": num(val), "unit": unit, "at": local_iso(at, off),
+                               "raw_value": raw_value, "raw_unit": raw_unit}
         return MetricResult(summary, daily, days)

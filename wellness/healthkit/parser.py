@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Protocol
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -84,6 +84,7 @@ class HealthParser:
                                   load_dtd=False, dtd_validation=False, huge_tree=False,
                                   remove_comments=True, remove_pis=True)
         self._conv: dict[tuple[str, str], object] = {}
+        self._fast = getattr(sink, "quantity", None)
         self._depth = 0
         self._top: str | None = None
         self._attrs: dict[str, str] = {}
@@ -218,9 +219,12 @@ class HealthParser:
         if d == 1:
             self.records += 1
             if name == "Record":
-                rec = self._make_record(self._attrs, self._meta, self._beats, False)
-                if rec is not None:
-                    self.sink.record(rec)
+                fields = self._record_fields(self._attrs, self._meta, self._beats)
+                if fields is not None:
+                    if self._fast is not None:
+                        self._fast(*fields)
+                    else:
+                        self.sink.record(HealthRecord(*fields))
             elif name == "Workout":
                 self._finish_workout()
             elif name == "Correlation":
@@ -256,10 +260,19 @@ class HealthParser:
     # -- builders --------------------------------------------------------------------
     def _make_record(self, a: dict[str, str], meta: dict[str, str] | None,
                      beats: list[tuple[float, str]] | None, nested: bool) -> HealthRecord | None:
-        """Validate and normalise one Record; None (and a counted warning) when unusable.
+        """Validate and normalise one Record; None (and a counted warning) when unusable."""
+        fields = self._record_fields(a, meta, beats)
+        if fields is None:
+            return None
+        return HealthRecord(*fields, in_correlation=nested)
 
-        This runs once per record (millions of times), so it avoids helper calls on the
-        common path.
+    def _record_fields(self, a: dict[str, str], meta: dict[str, str] | None,
+                       beats: list[tuple[float, str]] | None) -> tuple[Any, ...] | None:
+        """HealthRecord fields (positional) of one Record, or None when unusable.
+
+        This runs once per record (millions of times), so it avoids helper calls and object
+        creation on the common path; sinks with a ``quantity`` method get the fields
+        directly (see Collector.quantity), others a HealthRecord.
         """
         get = a.get
         t = get("type")
@@ -303,8 +316,7 @@ class HealthParser:
             unit = conv.canonical  # type: ignore[union-attr]
             value = percent(v) if unit == "%" else v * conv.factor + conv.offset  # type: ignore[union-attr]
         src = self.sources.intern(sn, get("device"))
-        return HealthRecord(t, src, start, end, off, raw_value, raw_unit, value, unit, meta,
-                            beats, nested)
+        return (t, src, start, end, off, raw_value, raw_unit, value, unit, meta, beats)
 
     def _workout_stat(self, a: dict[str, str]) -> None:
         t = a.get("type")

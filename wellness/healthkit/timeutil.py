@@ -24,6 +24,7 @@ class BadDate(ValueError):
 
 
 _day_cache: dict[str, tuple[float, int]] = {}
+_recent: dict[str, tuple[float, int]] = {}
 _CACHE_MAX = 100_000
 def _hms_table() -> dict[str, int]:
     """'HH:MM:SS' → seconds for every valid time of day (86,400 entries, ~8 MB, built once
@@ -59,6 +60,9 @@ def parse_instant(text: str | None) -> tuple[float, int]:
     """
     if text is None:
         raise BadDate("missing date")
+    hit = _recent.get(text)
+    if hit is not None:
+        return hit
     if len(text) == 25 and text[10] == " " and text[19] == " ":
         secs = _HMS.get(text[11:19])
         if secs is not None:
@@ -70,7 +74,11 @@ def parse_instant(text: str | None) -> tuple[float, int]:
                     _day_cache.clear()
                 _day_cache[key] = base
             # A DST-free sum is exact here: the offset is fixed by the string itself.
-            return base[0] + secs, base[1]
+            result = (base[0] + secs, base[1])
+            if len(_recent) >= 8192:
+                _recent.clear()
+            _recent[text] = result   # the end of one sample is often the start of the next
+            return result
     return _parse_full(text)
 
 
