@@ -204,6 +204,7 @@ def test_upload_ask_chart_resume(browser, local_server: Server, export) -> None:
     first = _wait_threads(page)[0]
     page.click(f"#thread-{first}")
     page.wait_for_selector("text=How many workouts did I do last month?", timeout=30_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)  # charts survive the resume
     october = sum(1 for w in truth.workouts if w["date"].startswith("2026-10"))
     _send(page, "And the month before?")
     page.wait_for_function(
