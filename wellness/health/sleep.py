@@ -39,6 +39,23 @@ def mean_clock(values: list[float], pivot: float = 12 * 60) -> float | None:
     return (sum(shifted) / len(shifted)) % 1440
 
 
+def _hhmm(iso: str | None) -> str | None:
+    dt = fmt.parse_local(iso)
+    return f"{dt.hour:02d}:{dt.minute:02d}" if dt else None
+
+
+def _compact(n: dict[str, Any]) -> dict[str, Any]:
+    """One night for the tool message: whole minutes, local HH:MM, stages only if known."""
+    out: dict[str, Any] = {"date": n["date"], "asleep_min": fmt.rounded(n["asleep_min"], 0),
+                           "in_bed_min": fmt.rounded(n["in_bed_min"], 0),
+                           "efficiency": fmt.rounded(n["efficiency"], 0),
+                           "bed": _hhmm(n["bed_time"]), "wake": _hhmm(n["wake_time"])}
+    if n["has_stages"]:
+        for s in ("core", "deep", "rem", "awake"):
+            out[s] = fmt.rounded(n[f"{s}_min"], 0)
+    return out
+
+
 async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     k = ctx.keys
     lo, hi = ordinal_bounds(rng)
@@ -52,7 +69,7 @@ async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     first, last = first_last(f_m, l_m)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng), "units": {"durations": "min", "efficiency": "%",
-                                                    "times": "local"}}
+                                                    "bed/wake": "local HH:MM"}}
     nights: list[dict[str, Any]] = []
     for nid, values in zip(nights_ids, rows):
         rec = dict(zip(_FIELDS, values))
@@ -124,7 +141,7 @@ async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
                     f"({fmt.hours(longest['asleep_min'])}), shortest "
                     f"{fmt.day(date.fromisoformat(shortest['date']), t)} "
                     f"({fmt.hours(shortest['asleep_min'])}).")
-    shown = nights[-LIST_CAP:]
+    shown = [_compact(n) for n in nights[-LIST_CAP:]]
     result: dict[str, Any] = {
         **head, "nights_count": len(nights),
         "avg_asleep_min": fmt.rounded(asleep, 1), "avg_in_bed_min": fmt.rounded(in_bed, 1),
