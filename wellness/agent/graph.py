@@ -236,6 +236,7 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
     come in through ``config["configurable"]["plan_hint"]``) and is never stored in state.
     """
     tool_list = list(tools)
+    has_memory = any(getattr(t, "name", "") == "set_goal" for t in tool_list)
     # Unknown tool names and argument validation errors become ToolMessages for the model;
     # anything else (StoreUnavailable, bugs) propagates and ends the turn with an error event.
     tool_node = ToolNode(tool_list) if tool_list else None
@@ -257,7 +258,8 @@ def build_graph(model: BaseChatModel, tools: Sequence[BaseTool], settings: Setti
         rounds = sum(1 for m in turn if isinstance(m, AIMessage) and m.tool_calls)
         conf = (config or {}).get("configurable", {})
         today = conf.get("today") or _today(settings)
-        prompt = system_prompt(today, str(settings.tz), conf.get("plan_hint"))
+        prompt = system_prompt(today, str(settings.tz), conf.get("plan_hint"),
+                               memory=has_memory)
         history = trim_history(messages, max_messages=history_mod.MAX_HISTORY_MESSAGES,
                                max_chars=history_mod.MAX_HISTORY_CHARS)
         runnable = bound if rounds < max_tool_rounds else final

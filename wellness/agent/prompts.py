@@ -36,10 +36,17 @@ Don't show raw JSON or ISO timestamps. You are not a doctor; suggest one for med
 PLAN_HINT = "\nA similar question was answered well before with these tools: {hint}\n"
 
 
-def system_prompt(today: date, tz_name: str, plan_hint: str | None = None) -> str:
+NO_MEMORY_NOTE = ("\nThis conversation runs without memory: there are no goal or memory "
+                  "tools, so say you can't save or look up goals here.\n")
+
+
+def system_prompt(today: date, tz_name: str, plan_hint: str | None = None, *,
+                  memory: bool = True) -> str:
     """The system prompt for one turn (today and zone are stated, the user id never is)."""
     text = SYSTEM_PROMPT.format(weekday=today.strftime("%A"), today=today.isoformat(),
                                 tz=tz_name)
+    if not memory:
+        text += NO_MEMORY_NOTE
     if plan_hint:
         text += PLAN_HINT.format(hint=plan_hint.strip()[:500])
     return text
