@@ -237,8 +237,8 @@ async def compare_periods(hq: "HealthQueries", metric: str, a: DateRange, b: Dat
                                           "training"):
         from wellness.health.workouts import load_workouts
 
-        items_a, first, last = await load_workouts(ctx, a)
-        items_b, _f, _l = await load_workouts(ctx, b)
+        items_a, first, last = await load_workouts(ctx, a, light=True)
+        items_b, _f, _l = await load_workouts(ctx, b, light=True)
         if not items_a and not items_b:
             nd = ctx.no_data("workout", a, first, last, metric="workouts", **head)
             nd["summary"] = (f"No workouts in either period, {wa} or {wb}; "

@@ -136,14 +136,30 @@ def _parse(wid: str, values: list[str | None]) -> Workout | None:
                    _fl(hr_max), source or "", indoor or "")
 
 
+_LIGHT = ("type", "type_raw", "start_local", "date", "weekday", "hour", "duration_min",
+          "energy_kcal", "distance_km")
+
+
+def _parse_light(wid: str, values: list[str | None]) -> Workout | None:
+    """The fields totals and breakdowns need (no HR, source, end): fewer strings to build."""
+    type_, type_raw, start_local, day, weekday, hour, duration, energy, distance = values
+    return _parse(wid, [type_, type_raw, start_local, None, day, weekday, hour, duration,
+                        energy, distance, None, None, None, None, None])
+
+
 async def load_workouts(ctx: QueryContext, rng: DateRange | None,
-                        workout_type: str | None = None) -> tuple[list[Workout], date | None,
-                                                                   date | None]:
-    """Workouts whose local date is in ``rng`` (all when None), oldest first, plus coverage."""
+                        workout_type: str | None = None, *, light: bool = False
+                        ) -> tuple[list[Workout], date | None, date | None]:
+    """Workouts whose local date is in ``rng`` (all when None), oldest first, plus coverage.
+
+    ``light`` reads only what counts and totals need (type, times, duration, energy,
+    distance), for breakdowns over years of workouts.
+    """
     k = ctx.keys
     lo, hi = ("-inf", "+inf") if rng is None else ctx.utc_bounds(rng, pad_hours=15)
+    fields, parse = (_LIGHT, _parse_light) if light else (_FIELDS, _parse)
     async with ctx.store.aconnection() as r:
-        wids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), _FIELDS, lo, hi)
+        wids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), fields, lo, hi)
         pipe = r.pipeline(transaction=False)
         pipe.zrange(k.workout_by_date, 0, 0, withscores=True)
         pipe.zrange(k.workout_by_date, -1, -1, withscores=True)
@@ -154,7 +170,7 @@ async def load_workouts(ctx: QueryContext, rng: DateRange | None,
     last = _epoch_day(last_m, ctx)
     out: list[Workout] = []
     for wid, values in zip(wids, rows):
-        w = _parse(wid, values)
+        w = parse(wid, values)
         if w is None:
             continue
         if rng is not None and not rng.contains(w.day):
@@ -243,7 +259,7 @@ async def workout_summary(ctx: QueryContext, rng: DateRange, workout_type: str |
                 "time": "hour", "types": "type", "sport": "type"}.get(group_by, group_by)
     if group_by not in ("type", "weekday", "hour", "week", "month"):
         return {"error": f"unknown group_by '{group_by}'; use type, weekday, hour, week or month"}
-    items, first, last = await load_workouts(ctx, rng, workout_type)
+    items, first, last = await load_workouts(ctx, rng, workout_type, light=True)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng), "workout_type": workout_type, "group_by": group_by,
             "units": {"minutes": "min", "energy_kcal": "kcal", "distance_km": "km"}}
