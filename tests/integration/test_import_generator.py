@@ -201,3 +201,28 @@ def test_concurrent_import_refused_and_dead_lock_taken_over(generated, store, se
     import_export(path, user_id, store, settings)
     with store.connection() as r:
         assert r.get(keys.import_lock) is None
+
+
+@pytest.mark.parametrize("cfg", [
+    {"seed": 21, "days": 12, "scale": 0.2, "unit_profile": "metric", "export_offset": "+0545",
+     "home_tz": "Asia/Kathmandu"},
+    {"seed": 22, "days": 12, "scale": 0.2, "unit_profile": "kj", "export_version": 11,
+     "start": __import__("datetime").date(2024, 3, 5)},   # crosses the US DST change
+])
+def test_matches_independent_reference_oracle(cfg, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.healthgen.reference import compute
+    from wellness.healthkit.importer import parse_export
+
+    path, _ = write_generated(tmp_path, "export.xml", **cfg)
+    ref = compute(path)
+    result, stats = parse_export(path)
+    got_steps = {d: json.loads(v)["s"] for d, v in
+                 result.metrics[STEPS].daily.items()}
+    assert got_steps.keys() == ref["steps_by_day"].keys()
+    for d, v in ref["steps_by_day"].items():
+        assert got_steps[d] == pytest.approx(v, abs=1e-6)
+    assert stats["warnings"].get("duplicate", 0) == ref["duplicates_dropped"]
+    for night, exp in ref["sleep_by_night"].items():
+        got = result.sleep[night]
+        assert float(got["asleep_min"]) == pytest.approx(exp["asleep_min"], abs=0.01)
+        assert float(got["in_bed_min"]) == pytest.approx(exp["in_bed_min"], abs=0.01)
