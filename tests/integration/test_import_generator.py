@@ -10,7 +10,6 @@ import pytest
 
 from tests.integration._import_helpers import dump_user, write_generated
 from wellness.healthkit import ImportCancelled, forget_user_data, import_export
-from wellness.healthkit.workouts import workout_id  # noqa: F401  (public helper)
 from wellness.store.keys import UserKeys
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sys
 import zipfile
 from datetime import datetime
@@ -301,7 +300,6 @@ def test_parallel_falls_back_on_odd_layout(tmp_path: Path) -> None:
     assert result.health_data["counts_by_type"]["HKQuantityTypeIdentifierStepCount"] > 0
     with pytest.raises(UnsafeInput):
         _parse(tmp_path, one_line.replace(b"</HealthData>", b"&x;</HealthData>"), workers=2)
-    assert isinstance(io, object)
 
 
 def test_parallel_from_a_thread_uses_spawn_and_agrees(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ serially, which gives the exact, line-numbered error or the correct result. Safe
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import re
 import queue
 import threading
@@ -126,7 +127,10 @@ def parse_parallel(es: ExportStream, workers: int, collector: Collector,
     # fork is cheap but unsafe when other threads exist (the chat app imports in a worker
     # thread: a lock held by another thread would stay locked in the child); spawn is safe
     # everywhere and costs ~0.5 s of start-up, small next to a file worth parallelising.
-    method = "fork" if threading.active_count() == 1 else "spawn"
+    # WELLNESS_IMPORT_START=fork|spawn|forkserver overrides (e.g. a child process whose
+    # only other thread is a lock-free watchdog can safely fork).
+    method = os.environ.get("WELLNESS_IMPORT_START", "").strip() or \
+        ("fork" if threading.active_count() == 1 else "spawn")
     ctx = mp.get_context(method)
     conns: list[Connection] = []
     procs = []
