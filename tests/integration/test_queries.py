@@ -460,6 +460,7 @@ async def test_imported_export_matches_ground_truth(store, imported_export):
     assert ws["by_type"] == {type_label(t): n for t, n in truth.workouts_by_type.items()}
     wd = await hq.workout_summary(everything, group_by="weekday")
     assert {g["group"]: g["count"] for g in wd["groups"]} == truth.workouts_by_weekday
+    assert wd["weekday_counts_from"] == "workout:days"  # the seed's HINCRBY index, O(1)
     last = await hq.last_workout()
     newest = max(truth.workouts, key=lambda w: w["start_utc"])
     assert last["workout"]["date"] == newest["date"]
