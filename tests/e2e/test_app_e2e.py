@@ -201,6 +201,10 @@ def test_upload_ask_chart_resume(browser, local_server: Server, export) -> None:
     # -- reload, resume from the sidebar, follow-up that needs the earlier turn ----------
     page.goto(local_server.base)
     page.wait_for_selector("#chat-input", timeout=30_000)
+    # with data imported there is no welcome message, so the starter prompts stay visible
+    page.wait_for_selector("text=Workouts last month", timeout=30_000)
+    page.wait_for_timeout(800)  # the welcome screen fades in
+    page.screenshot(path=str(OUT / "e2e-starters.png"))
     first = _wait_threads(page)[0]
     page.click(f"#thread-{first}")
     page.wait_for_selector("text=How many workouts did I do last month?", timeout=30_000)
@@ -276,6 +280,8 @@ def _login(browser, server: Server, user: str, password: str):
     page = ctx.new_page()
     page.goto(server.base + "/login")
     page.wait_for_selector("#email", timeout=30_000)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(OUT / "e2e-login.png"))
     page.fill("#email", user)
     page.fill("#password", password)
     page.keyboard.press("Enter")
