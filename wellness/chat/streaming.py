@@ -27,6 +27,16 @@ TOKEN_FLUSH_S = 0.05
 MAX_STEP_OUTPUT = 6000
 
 
+def defuse_images(text: str) -> str:
+    """Turn markdown images into plain text.
+
+    Why: the answer is model output that may echo text from the user's files (source names,
+    workout metadata). A markdown image makes the browser fetch its URL at once, which would
+    leak data to anyone who planted one; links at least need a click. ``![x](u)`` → ``!\\[x](u)``.
+    """
+    return text.replace("![", "!\\[")
+
+
 def event_kind(ev: Any) -> str:
     """The event's kind: ``token``, ``tool_start``, ``tool_end``, ``done`` or ``error``."""
     for attr in ("kind", "type", "event"):
@@ -94,11 +104,18 @@ class TurnRenderer:
         self._charts: list[Any] = []
         self._loop = asyncio.get_running_loop()
 
-    async def _flush(self) -> None:
+    async def _flush(self, final: bool = True) -> None:
         if not self._buffer:
             return
         text = "".join(self._buffer)
         self._buffer.clear()
+        if not final and text.endswith("!"):
+            # "!" + "[" may arrive in two tokens: hold the "!" until we see what follows.
+            self._buffer.append("!")
+            text = text[:-1]
+            if not text:
+                return
+        text = defuse_images(text)
         if self._answer is None:
             self._answer = cl.Message(content="")
         await self._answer.stream_token(text)
@@ -117,7 +134,7 @@ class TurnRenderer:
         self.outcome.answer += text
         self._buffer.append(text)
         if self._answer is None or self._loop.time() - self._last_flush >= TOKEN_FLUSH_S:
-            await self._flush()
+            await self._flush(final=False)
 
     async def tool_start(self, call_id: str, name: str, args: Any) -> None:
         await self._close_answer()
@@ -154,7 +171,7 @@ class TurnRenderer:
         await self._flush()
         if self._answer is None and answer and not self.outcome.answer:
             self.outcome.answer = answer
-            self._answer = cl.Message(content=answer)
+            self._answer = cl.Message(content=defuse_images(answer))
         if self._charts:
             if self._answer is None:
                 self._answer = cl.Message(content="")
