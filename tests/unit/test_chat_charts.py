@@ -57,3 +57,10 @@ def test_summary_markdown_escapes_file_values() -> None:
                            "records": 10, "sources": [{"name": "**Evil** [x](y)"}]},
                           "e*x*port.zip")
     assert "**Evil**" not in md and "[x](y)" not in md and "e*x*port" not in md
+
+
+def test_chart_labels_stay_plain_text() -> None:
+    fig = chart_figure({"kind": "bar", "title": '<a href="http://x">t</a>', "x": ["<b>a</b>"],
+                        "series": {"<i>n</i>": [1]}, "y_label": "<br>"})
+    assert "<" not in fig.layout.title.text and "<" not in fig.data[0].x[0]
+    assert "<" not in fig.data[0].name and "<" not in fig.layout.yaxis.title.text

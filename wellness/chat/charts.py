@@ -23,6 +23,11 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _label(v: Any, limit: int) -> str:
+    """Plotly renders a subset of HTML in labels (links included): keep labels plain text."""
+    return str(v)[:limit].replace("<", "‹").replace(">", "›")
+
+
 def valid_chart(chart: Any) -> bool:
     """True if ``chart`` has labels and at least one series of the same length."""
     if not isinstance(chart, dict):
@@ -39,7 +44,7 @@ def chart_figure(chart: dict[str, Any]):
     import plotly.graph_objects as go
 
     kind = chart.get("kind") if chart.get("kind") in ("line", "bar") else "line"
-    x = [str(v)[:40] for v in chart["x"]][:MAX_POINTS]
+    x = [_label(v, 40) for v in chart["x"]][:MAX_POINTS]
     fig = go.Figure()
     shown = 0
     for i, (name, values) in enumerate(chart["series"].items()):
@@ -47,7 +52,7 @@ def chart_figure(chart: dict[str, Any]):
             continue
         ys = [_num(v) for v in values][:MAX_POINTS]
         color = PALETTE[i % len(PALETTE)]
-        label = str(name)[:60]
+        label = _label(name, 60)
         if kind == "bar":
             fig.add_trace(go.Bar(x=x, y=ys, name=label, marker_color=color))
         else:
@@ -56,8 +61,8 @@ def chart_figure(chart: dict[str, Any]):
                                      marker={"size": 4}, connectgaps=False))
         shown += 1
     fig.update_layout(
-        title={"text": str(chart.get("title") or "")[:120]},
-        yaxis_title=str(chart.get("y_label") or "")[:60],
+        title={"text": _label(chart.get("title") or "", 120)},
+        yaxis_title=_label(chart.get("y_label") or "", 60),
         margin={"l": 50, "r": 20, "t": 50, "b": 40},
         height=340,
         showlegend=shown > 1,
