@@ -307,14 +307,16 @@ class HealthParser:
             if v - v != 0.0:  # NaN or ±inf
                 self.warnings["bad_value"] += 1
                 return None
-            conv = self._conv.get((t, raw_unit), _MISSING)
+            key = (t, raw_unit)
+            conv = self._conv.get(key, _MISSING)
             if conv is _MISSING:
-                conv = self._conv[(t, raw_unit)] = conversion_for(t, raw_unit)
+                c = conversion_for(t, raw_unit)
+                conv = self._conv[key] = None if c is None else (c.canonical, c.factor, c.offset)
             if conv is None:
                 self.warnings["unknown_unit"] += 1
                 return None
-            unit = conv.canonical  # type: ignore[union-attr]
-            value = percent(v) if unit == "%" else v * conv.factor + conv.offset  # type: ignore[union-attr]
+            unit, factor, shift = conv  # type: ignore[misc]
+            value = percent(v) if unit == "%" else v * factor + shift
         src = self.sources.intern(sn, get("device"))
         return (t, src, start, end, off, raw_value, raw_unit, value, unit, meta, beats)
 
