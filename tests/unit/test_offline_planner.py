@@ -94,3 +94,16 @@ async def test_offline_model_streams_tool_call_chunks_then_text():
                     tool_call_id=call["id"])])]
     assert len(answer) > 3
     assert "".join(c.content for c in answer) == "You walked 7,186 steps on Fri Nov 27."
+
+
+@pytest.mark.parametrize("question,tools,category", [
+    ("Is 58 bpm resting normal?", ["health_facts"], "heart"),
+    ("Is my BMI healthy?", ["metric_summary", "health_facts"], "body"),
+    ("Is my resting heart rate good?", ["metric_summary", "health_facts"], "heart"),
+    ("How much should I sleep?", ["health_facts"], "sleep"),
+    ("Is 8 hours of sleep enough?", ["health_facts"], "sleep"),
+])
+def test_interpretive_questions_use_the_curated_facts(question, tools, category):
+    calls = plan(question).calls
+    assert [name for name, _ in calls] == tools
+    assert calls[-1][1].get("category") == category

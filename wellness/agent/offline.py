@@ -737,6 +737,30 @@ class Planner:
                     args["category"] = category
                 return Plan(calls=[("health_facts", args)], focus="facts")
 
+        # Interpretive questions ("Is 58 bpm resting normal?", "Is my BMI healthy?", "How much
+        # should I sleep?"): the curated facts answer them, plus the user's own latest value
+        # when they ask about "my" metric without giving a number themselves.
+        interpretive = re.search(
+            r"^(is|are|am|was|were|does|do)\b.*\b(normal|healthy|unhealthy|good|bad|ok|okay|"
+            r"fine|enough|too (high|low|much|little)|concerning|dangerous|worrying)\b", t) \
+            or re.search(r"\bhow (much|many|long|often) should i\b", t)
+        if interpretive and self.has("health_facts") and not re.search(
+                r"\b(vs|versus|compared?|than)\b", t):
+            topic, category = TOPICS.get(metric or "", ("", None))
+            if sleep_score and not metric:
+                category = "sleep"
+            calls = []
+            if metric and re.search(r"\bmy\b", t) and not re.search(r"\d", t):
+                calls.extend(self._metric_plan(t, metric, rng, span, bad).calls[:1])
+            facts_q = question.strip()
+            if category == "sleep" and re.search(r"\bhow (much|long|many hours)\b", t):
+                facts_q = "How much sleep do adults need?"  # duration, not stage mix
+            facts_args = {"question": facts_q}
+            if category:
+                facts_args["category"] = category
+            calls.append(("health_facts", facts_args))
+            return Plan(calls=calls, focus="interpret" if len(calls) > 1 else "facts")
+
         if wtype == "Walking" and not _count(t, WORKOUT_WORDS) and re.search(
                 r"\b(did i|have i) walk", t) and not metric:
             metric, wtype, workout_score = "StepCount", None, 0   # "did I walk" = steps
