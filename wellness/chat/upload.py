@@ -267,10 +267,12 @@ async def run_import(services: Any, job: ImportJob, path: str) -> None:
     tick = asyncio.create_task(ticker())
     local_path, cleanup = path, (lambda: None)
     try:
-        from wellness.healthkit import import_export
+        # A child process, not a thread: the parse holds the GIL and starved the event loop
+        # (chat p95 3.6 s during an import in bench/chat_load.py); see healthkit/isolated.py.
+        from wellness.healthkit.isolated import import_in_process
         local_path, cleanup = await asyncio.to_thread(_own_copy, path, services.settings.data_dir)
         summary = await asyncio.to_thread(
-            import_export, local_path, job.user_id, services.store, services.settings,
+            import_in_process, local_path, job.user_id, services.store.url, services.settings,
             progress=on_progress, cancel=job.cancel, file_name=job.file_name)
         data = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
         outcome_text = summary_markdown(data, job.file_name)
