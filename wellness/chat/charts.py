@@ -93,3 +93,15 @@ def summary_chart(summary: dict[str, Any]) -> dict[str, Any] | None:
                 return {"kind": "bar", "title": title, "x": [k for k, _ in items],
                         "series": {label: [v for _, v in items]}, "y_label": label}
     return None
+
+
+def warm_up() -> None:
+    """Import plotly and build one figure, so the first chart of a process costs ~10 ms.
+
+    Why: the first figure pays plotly's imports and validators (~150 ms idle, near a second
+    on a busy 2-core host) on the event loop, which stalled every session (chat_load lag).
+    Call it in a worker thread at startup.
+    """
+    chart_figure({"kind": "line", "title": "", "x": ["a", "b"], "series": {"s": [1, 2]},
+                  "y_label": ""}).to_json()
+

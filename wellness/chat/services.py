@@ -91,6 +91,11 @@ class Services:
         await asyncio.to_thread(self._sweep_staging)
         await self._open_agent()
         await self._open_memory()
+        try:
+            from wellness.chat.charts import warm_up
+            await asyncio.to_thread(warm_up)
+        except Exception:  # noqa: BLE001 - charts are optional
+            log.debug("chart warm-up failed", exc_info=True)
 
     def _sweep_staging(self) -> None:
         """Remove what imports killed mid-way (SIGKILL, OOM) left behind; never fatal."""
