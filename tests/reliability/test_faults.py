@@ -317,3 +317,39 @@ async def test_llm_failure_is_clear_and_thread_recovers(redis_url: str, tmp_path
         finally:
             await c.close()
             srv.stop()
+
+
+def test_import_worker_cancel_and_errors(redis_url: str, settings, tmp_path: Path, record) -> None:
+    """The out-of-process importer keeps the contract: cancel → ImportCancelled with nothing
+    staged or locked; a hostile file → the same typed error and sentence as in-process."""
+    import threading
+
+    from tests.healthgen import hostile
+    from wellness.healthkit.errors import ImportCancelled, UnsafeInput
+    from wellness.healthkit.isolated import import_in_process
+
+    user = f"iso{os.getpid()}"
+    big = tmp_path / "big.zip"
+    write_zip(big, GenConfig(seed=51, days=120, scale=1.0, travel=False))
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def progress(p) -> None:  # noqa: ANN001
+        seen.append(p.phase)
+        if p.bytes_read > 0:
+            cancel.set()
+
+    t0 = time.monotonic()
+    with pytest.raises(ImportCancelled):
+        import_in_process(str(big), user, redis_url, settings, progress=progress, cancel=cancel)
+    took = time.monotonic() - t0
+    r = raw_client(redis_url)
+    left = list(r.scan_iter(match=f"user:{user}:*"))
+    r.close()
+    with pytest.raises(UnsafeInput) as err:
+        import_in_process(str(hostile.xxe_file(tmp_path)), user, redis_url, settings)
+    ok = not left and "rejected for safety" in err.value.user_message
+    record.case("import worker: cancel + typed errors", f"cancelled after {took:.2f}s "
+                f"(phases seen {sorted(set(seen))}); keys left {len(left)}; XXE → "
+                f"{type(err.value).__name__}: {err.value.user_message[:60]!r}", ok)
+    assert ok, left
