@@ -344,6 +344,9 @@ async def forget_thread_state(user_id: str, thread_id: str) -> None:
         await runtime.forget_thread(user_id, thread_id)
 
 
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
 # -- actions ----------------------------------------------------------------------------------
 async def on_cancel_import(action: cl.Action) -> None:
     user_id = current_user_id()
@@ -354,8 +357,11 @@ async def on_cancel_import(action: cl.Action) -> None:
 async def on_load_demo(action: cl.Action) -> None:
     services = get_services()
     await action.remove()
-    # Run as a task: action callbacks live inside an HTTP request.
-    asyncio.create_task(load_demo(services, current_user_id(services)))
+    # Run as a task: action callbacks live inside an HTTP request. Keep a reference, since
+    # the event loop only holds weak ones and a collected task would vanish mid-import.
+    task = asyncio.create_task(load_demo(services, current_user_id(services)))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 # -- auth -------------------------------------------------------------------------------------
