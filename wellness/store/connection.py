@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aredis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.retry import Retry
 
 from wellness.store.errors import StoreUnavailable
@@ -107,8 +108,13 @@ class RedisStore:
         self._async: dict[bool, aredis.Redis] = {}
         self._lock = threading.Lock()
 
-    def _kwargs(self, decode: bool) -> dict[str, object]:
+    def _kwargs(self, decode: bool, asynchronous: bool = False) -> dict[str, object]:
         p = self.pool
+        # The asyncio client needs redis.asyncio's Retry: the sync Retry "retries" by calling
+        # the coroutine factory and returning the coroutine unawaited, so async commands were
+        # never retried and the first command on a stale pooled connection after a Redis
+        # restart failed ("Connection closed by server").
+        retry_cls = AsyncRetry if asynchronous else Retry
         return {
             "decode_responses": decode,
             "max_connections": p.max_connections,
@@ -116,8 +122,8 @@ class RedisStore:
             "socket_connect_timeout": p.socket_connect_timeout,
             "health_check_interval": p.health_check_interval,
             "socket_keepalive": True,
-            "retry": Retry(ExponentialWithJitterBackoff(base=p.backoff_base, cap=p.backoff_cap),
-                           p.retries),
+            "retry": retry_cls(ExponentialWithJitterBackoff(base=p.backoff_base,
+                                                            cap=p.backoff_cap), p.retries),
             "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         }
 
@@ -133,7 +139,7 @@ class RedisStore:
     def async_client(self, decode: bool = True) -> aredis.Redis:
         client = self._async.get(decode)
         if client is None:
-            client = aredis.Redis.from_url(self.url, **self._kwargs(decode))
+            client = aredis.Redis.from_url(self.url, **self._kwargs(decode, asynchronous=True))
             self._async[decode] = client
         return client
 
