@@ -155,6 +155,9 @@ async def test_redis_restart_keeps_everything(own_redis: EmbeddedRedis, tmp_path
         same = set(before) == set(after) and logical == logical_snapshot(r, list(before))
         dump_same = sum(1 for k in before if k in after and before[k][0] == after[k][0])
         r.close()
+        # The very next turn on the live socket must work (regression: async clients did not
+        # retry, so the first command on a stale pooled connection failed after a restart).
+        first, _ = await _last_text(c, "How did I sleep last week?")
         await c.close()
         c = ChatClient(srv.base, cookies=c.cookies, thread_id=thread)
         await c.connect()
@@ -162,13 +165,15 @@ async def test_redis_restart_keeps_everything(own_redis: EmbeddedRedis, tmp_path
         saved = await checkpoint_humans(own_redis.url(), user, thread)
         record.case("redis_sigkill_restart", f"{len(before)} keys ({len(goals)} goal keys) "
                     f"identical after SIGKILL + restart: {same} ({dump_same} DUMP-identical, the rest "
-                    f"re-encoded by the AOF reload); resumed thread answered "
+                    f"re-encoded by the AOF reload); first turn after restart "
+                    f"{'ok' if DB_DOWN not in first else 'FAILED'}; resumed thread answered "
                     f"{follow[:80]!r}; questions in checkpoint {len(saved)}",
-                    same and bool(follow) and len(saved) == 3)
+                    same and bool(follow) and len(saved) == 4 and DB_DOWN not in first)
         assert goals, f"goal not stored: {goal!r}"
         assert same, set(before) ^ set(after)
+        assert DB_DOWN not in first, first
         assert follow and "database" not in follow
-        assert len(saved) == 3, saved
+        assert len(saved) == 4, saved
     finally:
         await c.close()
         srv.stop()

@@ -115,7 +115,7 @@ async def test_soak(own_redis: EmbeddedRedis, tmp_path: Path, record) -> None:
     record.figure("app_growth_mb_per_1000_turns", round(app_growth, 2))
     record.figure("redis_growth_mb_per_1000_turns", round(redis_growth, 2))
     record.figure("checkpoint_keys_peak_end", [peak_cps, last[4]])
-    ok = no_ttl == 0 and app_growth < 50 and redis_growth < 20
+    ok = no_ttl == 0 and app_growth < 50 and redis_growth < 20 and errors == 0
     record.case("soak", f"{minutes:g} min: {turns} turns, {imports} imports, {restarts} Redis "
                 f"restarts, {errors} failed turns/imports; app RSS {warm[1]:.0f}→{last[1]:.0f} MB "
                 f"({app_growth:+.1f} MB/1000 turns), Redis {warm[2]:.1f}→{last[2]:.1f} MB "
@@ -123,3 +123,4 @@ async def test_soak(own_redis: EmbeddedRedis, tmp_path: Path, record) -> None:
                 f"{last[4]}, without TTL {no_ttl}", ok)
     assert no_ttl == 0, "checkpoint keys without a TTL"
     assert app_growth < 50 and redis_growth < 20
+    assert errors == 0, f"{errors} failed turns/imports"
