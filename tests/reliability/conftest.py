@@ -24,6 +24,12 @@ from wellness.store.embedded import EmbeddedRedis
 RESULTS = Path(os.environ.get("WELLNESS_RELIABILITY_RESULTS")
                or REPO / "docs" / "reliability-results.json")
 _PENDING: dict[str, dict[str, Any]] = {}
+_COLLECTED: set[str] = set()
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every collected test id (before -k/-m deselection), to spot stale records."""
+    _COLLECTED.add(item.nodeid)
 
 
 class Recorder:
@@ -88,6 +94,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         data = json.loads(RESULTS.read_text())
     except (OSError, ValueError):
         data = {"records": {}}
+    # Records of tests that no longer exist in a file collected by this run are stale.
+    collected = set(_COLLECTED)
+    files = {n.split("::", 1)[0] for n in collected}
+    for nodeid in list(data["records"]):
+        if nodeid.split("::", 1)[0] in files and nodeid not in collected:
+            del data["records"][nodeid]
     for nodeid, entry in _PENDING.items():
         if "outcome" not in entry:
             continue  # setup never finished (e.g. interrupted): keep the previous record
