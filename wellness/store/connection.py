@@ -115,6 +115,13 @@ class RedisStore:
         # never retried and the first command on a stale pooled connection after a Redis
         # restart failed ("Connection closed by server").
         retry_cls = AsyncRetry if asynchronous else Retry
+        # The chat (async) retries only broken connections: retrying a *timed-out* command
+        # on a slow Redis multiplied the wait (5 s × 4 attempts per command; a turn took 41 s
+        # to fail in tests/reliability/test_faults.py). The importer (sync) keeps retrying
+        # timeouts, since failing a long import on one stall is worse than waiting.
+        retryable: tuple[type[Exception], ...] = (
+            (redis.ConnectionError,) if asynchronous
+            else (redis.ConnectionError, redis.TimeoutError))
         return {
             "decode_responses": decode,
             "max_connections": p.max_connections,
@@ -123,8 +130,9 @@ class RedisStore:
             "health_check_interval": p.health_check_interval,
             "socket_keepalive": True,
             "retry": retry_cls(ExponentialWithJitterBackoff(base=p.backoff_base,
-                                                            cap=p.backoff_cap), p.retries),
-            "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+                                                            cap=p.backoff_cap), p.retries,
+                               supported_errors=retryable),
+            "retry_on_error": list(retryable),
         }
 
     # -- raw factories -------------------------------------------------------------
@@ -139,7 +147,15 @@ class RedisStore:
     def async_client(self, decode: bool = True) -> aredis.Redis:
         client = self._async.get(decode)
         if client is None:
-            client = aredis.Redis.from_url(self.url, **self._kwargs(decode, asynchronous=True))
+            # A *blocking* pool: under load (50 chat sessions) the default pool raised
+            # MaxConnectionsError ("Too many connections") instead of waiting a few ms for a
+            # free connection, failed turns and tripped the breaker (bench/chat_load.py).
+            kwargs = self._kwargs(decode, asynchronous=True)
+            max_conn = kwargs.pop("max_connections")
+            pool = aredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=max_conn, timeout=self.pool.socket_timeout, **kwargs)
+            client = aredis.Redis(connection_pool=pool)
+            client.auto_close_connection_pool = True
             self._async[decode] = client
         return client
 
