@@ -66,6 +66,7 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     by_question: dict[str, list[float]] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -97,6 +98,10 @@ async def session_loop(base: str, cookies: dict[str, str], idx: int, stop_at: fl
             texts = c.texts_since(mark)
             if not texts or not texts[-1].strip():
                 stats.error("empty answer")
+                if len(stats.samples) < 5:
+                    stats.samples.append({"q": q, "shown": [
+                        (c.shown[i].type, c.shown[i].name, c.shown[i].content[:80])
+                        for i in c.order[mark:] if i in c.shown]})
             elif any(m in texts[-1].lower() for m in ERROR_MARKERS):
                 stats.error("error sentence")
             else:
@@ -175,6 +180,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             import_state["mark"] = mark
         result["setup_s"] = round(time.monotonic() - t_setup, 1)
         stats = Stats()
+        import psutil
+        proc = psutil.Process(server.pid())
+        cpu0 = sum(proc.cpu_times()[:2])
         duration = min(args.duration, HARD_CAP_S)
         since = time.time()
         t0 = time.monotonic()
@@ -184,6 +192,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                for i in range(args.sessions)))
         wall = time.monotonic() - t0
         until = time.time()
+        cpu = sum(proc.cpu_times()[:2]) - cpu0
         lags = read_lag(probe, since, until)
         if importer is not None:
             texts = importer.texts_since(import_state["mark"])
@@ -222,6 +231,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "loop_lag_ms": {"samples": len(lags), "p50": pct(lags, 50), "p95": pct(lags, 95),
                             "p99": pct(lags, 99), "max": max(lags) if lags else None},
             "server_rss_mb": round(server.rss_mb(), 1),
+            # CPU of the app process only (imports run in child processes): what one turn
+            # costs the server; turns/s can't exceed (free cores) / this.
+            "server_cpu_s": round(cpu, 1),
+            "server_cpu_ms_per_turn": round(cpu / len(lat) * 1000, 1) if lat else None,
+            "error_samples": stats.samples,
             "by_question_ms": {q: {"n": len(v), "p50": round(pct(v, 50) * 1000, 1),
                                    "p95": round(pct(v, 95) * 1000, 1)}
                                for q, v in sorted(stats.by_question.items())},
@@ -270,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({result['turns_per_s']}/s), errors {result['errors']} {result['error_kinds']}")
         print(f"turn latency ms: p50 {lm['p50']}  p95 {lm['p95']}  p99 {lm['p99']}  "
               f"max {lm['max']}")
+        print(f"server CPU {result['server_cpu_s']} s = {result['server_cpu_ms_per_turn']} ms "
+              f"per turn")
         print(f"server loop lag ms: p50 {lag['p50']}  p95 {lag['p95']}  p99 {lag['p99']}  "
               f"max {lag['max']} ({lag['samples']} samples)")
         if "import" in result:

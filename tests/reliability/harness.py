@@ -307,6 +307,11 @@ class ChatClient:
                                transports=["websocket"], auth=auth, headers=headers,
                                wait_timeout=timeout)
         await self.sio.emit("connection_successful")
+        if not self.thread_id:
+            # on_chat_start runs as a task and ends with its own task_end; a message sent
+            # before that finishes would take that task_end for its own answer.
+            await self.wait_for(lambda: any(s.name == "on_chat_start" and s.updates >= 1
+                                            for s in self.shown.values()), 15)
         await asyncio.sleep(0.05)
 
     async def close(self) -> None:
