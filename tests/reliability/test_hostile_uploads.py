@@ -36,8 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 #: Rejected cases first: they run while the seeded dataset is live.
 REJECTED = sorted(hostile.REJECTED - {"sparse_5gb"})
 VALID = sorted(hostile.VALID_VARIANTS)
-BAD_WORDS = ("traceback", "exception", "errno", "keyerror", "valueerror", "none", "/tmp/",
-             ".files", "stack")
+BAD_WORDS = ("traceback", "exception", "errno", "keyerror", "valueerror", "/tmp/", ".files")
 
 
 class Seeded:
@@ -90,8 +89,10 @@ def _clear(text: str) -> tuple[bool, str]:
         return False, "empty"
     if len(text) > 420:
         return False, f"too long ({len(text)} chars)"
-    leaked = [w for w in BAD_WORDS if w in low.split() or (w.startswith("/") and w in low)]
-    if leaked or "traceback" in low:
+    leaked = [w for w in BAD_WORDS if w in low]
+    if "None" in text.split():
+        leaked.append("None")
+    if leaked:
         return False, f"leaks {leaked}"
     if UNTOUCHED not in low and "not changed" not in low and "unchanged" not in low:
         return False, "does not say the previous data is untouched"
