@@ -166,12 +166,24 @@ class MemoryService:
                 await self.setup()
 
     @staticmethod
-    async def _create(index: AsyncSearchIndex) -> None:
+    async def _create(index: AsyncSearchIndex, budget_s: float = 30.0) -> None:
+        """Create the index and wait until Redis has indexed the documents already stored.
+
+        FT.CREATE over existing keys indexes them in the background; a query issued before
+        that finishes silently misses documents (seen after a reindex of many memories).
+        """
         try:
             await index.create(overwrite=False)
         except RedisSearchError as exc:  # another process created it between check and create
             if "already exists" not in str(exc).lower():
                 raise
+        deadline = asyncio.get_running_loop().time() + budget_s
+        while asyncio.get_running_loop().time() < deadline:
+            info = await index.info()
+            if str(info.get("indexing", 0)) in ("0", "0.0") and \
+                    float(info.get("percent_indexed", 1) or 1) >= 1:
+                return
+            await asyncio.sleep(0.02)
 
     async def reindex(self) -> int:
         """Re-embed every stored memory with the current model; returns documents updated.
