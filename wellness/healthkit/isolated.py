@@ -46,6 +46,12 @@ def _watch_parent(server_pid: int) -> None:
 def _child(path: str, user_id: str, redis_url: str, settings: Settings, file_name: str | None,
            conn: Any, ppid: int) -> None:
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
+    try:
+        # Chats first: on a small machine the import (and the parse helpers it forks, which
+        # inherit this) would otherwise take the cores the server needs to answer turns.
+        os.nice(int(os.environ.get("WELLNESS_IMPORT_NICE", "10")))
+    except (OSError, ValueError):
+        pass
     from wellness.healthkit.importer import import_export
     from wellness.store.connection import RedisStore
 
