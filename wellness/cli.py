@@ -17,8 +17,6 @@ import importlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -139,17 +137,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
            str(args.port)]
     if args.headless:
         cmd.append("--headless")
-    print(f"Starting wellness at http://{args.host}:{args.port}  (Ctrl-C to stop)")
-    proc = subprocess.Popen(cmd, env=env, cwd=str(REPO_ROOT))  # noqa: S603
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            return proc.wait()
+    print(f"Starting wellness at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    # Replace this process with chainlit, so Ctrl-C and SIGTERM reach uvicorn directly: its
+    # lifespan shutdown runs on_app_shutdown, which stops the embedded Redis we started.
+    os.chdir(REPO_ROOT)
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # not reached
 
 
 # -- parser -----------------------------------------------------------------------------

@@ -89,6 +89,7 @@ class ServerState:
     port: int
     started_by: str  # "app", "cli" or "test"
     started_at: float
+    owner_pid: int = 0  # the process responsible for stopping it (0: nobody, e.g. the CLI)
 
 
 class EmbeddedRedis:
@@ -166,6 +167,14 @@ class EmbeddedRedis:
         existing = self.running()
         if existing is not None:
             self.wait_ready(existing.port)
+            if existing.started_by != "cli" and not (
+                    existing.owner_pid and _pid_alive(existing.owner_pid)):
+                # An orphan of an app that was hard-killed: adopt it, so it is stopped when
+                # this process exits instead of running forever. A server started with
+                # `wellness redis start` (or still owned by a live app) is left alone.
+                self.owned = True
+                self._write_state(ServerState(existing.pid, existing.port, existing.started_by,
+                                              existing.started_at, os.getpid()))
             return self.url(existing.port)
 
         # Reuse the last port when it is free, so clients that were connected before a
@@ -202,7 +211,8 @@ class EmbeddedRedis:
             start_new_session=True,
         )
         self.owned = True
-        self._write_state(ServerState(self._proc.pid, port, self.started_by, time.time()))
+        owner = 0 if self.started_by == "cli" else os.getpid()
+        self._write_state(ServerState(self._proc.pid, port, self.started_by, time.time(), owner))
         try:
             self.wait_ready(port)
         except EmbeddedServerError:
