@@ -225,3 +225,21 @@ def test_matches_independent_reference_oracle(cfg, tmp_path: Path) -> None:  # n
         got = result.sleep[night]
         assert float(got["asleep_min"]) == pytest.approx(exp["asleep_min"], abs=0.01)
         assert float(got["in_bed_min"]) == pytest.approx(exp["in_bed_min"], abs=0.01)
+
+
+def test_spilling_to_disk_gives_identical_data(generated, store, settings, user_id,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Huge exports spill columns to temp files past SPILL_ROWS; the result must not change.
+
+    (A stray line on the spill path crashed every serial import of more than a million
+    numeric records; the 1 GB benchmark found it.)
+    """
+    import wellness.healthkit.aggregate as aggregate
+
+    path, _ = generated
+    monkeypatch.setenv("WELLNESS_IMPORT_WORKERS", "1")
+    import_export(path, user_id, store, settings)
+    whole = dump_user(store, user_id, with_health_data=False)
+    monkeypatch.setattr(aggregate, "SPILL_ROWS", 997)
+    import_export(path, user_id, store, settings)
+    assert dump_user(store, user_id, with_health_data=False) == whole

@@ -252,8 +252,6 @@ class Collector:
         self._pending += 1
         if self._pending >= SPILL_ROWS:
             self.spill()
-            if meta is not None and off != rec.offset:
-                rec.offset = off  # remember the local offset for display
 
     def _category(self, rec: HealthRecord, off: int) -> None:
         if rec.type == SLEEP_TYPE:
