@@ -144,6 +144,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     probe = work / "probe.jsonl"
     env = {"WELLNESS_AUTH": "password", "WELLNESS_PROBE_FILE": str(probe),
            "WELLNESS_LOG_LEVEL": "WARNING"}
+    if args.profile:
+        env["WELLNESS_PROFILE_FILE"] = str(Path(args.profile).resolve())
     if args.import_workers:
         env["WELLNESS_IMPORT_WORKERS"] = str(args.import_workers)
     server = AppServer(redis_url, work / "app", env_extra=env)
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turn-timeout", type=float, default=60.0)
     p.add_argument("--import-workers", type=int, default=0,
                    help="WELLNESS_IMPORT_WORKERS for the server (0 = the app's default)")
+    p.add_argument("--profile", default=None,
+                   help="write a cProfile of the server's event-loop thread here")
     p.add_argument("--redis-url", default=None, help="default: a throw-away embedded Redis")
     p.add_argument("--out", default=None, help="write the JSON result here")
     p.add_argument("--json", action="store_true", help="print JSON only")

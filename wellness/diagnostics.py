@@ -51,9 +51,28 @@ async def _run(path: str, interval: float, services: Any) -> None:
             fh.write(json.dumps(row) + "\n")
 
 
+async def _profile(path: str, every_s: float) -> None:
+    """cProfile of the event-loop thread, dumped to ``path`` every ``every_s`` seconds."""
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    while True:
+        await asyncio.sleep(every_s)
+        prof.dump_stats(path)  # create_stats() disables the profiler: turn it back on
+        prof.enable()
+
+
 def start_if_enabled(services: Any) -> bool:
-    """Start the probe when ``WELLNESS_PROBE_FILE`` is set (call from app startup)."""
+    """Start the probe when ``WELLNESS_PROBE_FILE`` is set (call from app startup).
+
+    ``WELLNESS_PROFILE_FILE`` additionally profiles the event-loop thread (load tests only:
+    cProfile slows every call down).
+    """
     global _task
+    prof_path = os.environ.get("WELLNESS_PROFILE_FILE")
+    if prof_path:
+        asyncio.get_running_loop().create_task(_profile(prof_path, 5.0))
     path = os.environ.get("WELLNESS_PROBE_FILE")
     if not path or (_task is not None and not _task.done()):
         return False
