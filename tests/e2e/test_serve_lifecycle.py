@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wellness.store.embedded import EmbeddedRedis, _pid_alive, free_port
+from wellness.store.embedded import EmbeddedRedis, pid_alive, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def _wait_up(port: int, data_dir: Path, timeout: float = 60) -> int:
 def _wait_gone(pid: int, timeout: float = 20) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     return False
@@ -74,7 +74,7 @@ def test_hard_kill_then_restart_adopts_the_orphan(tmp_path: Path) -> None:
     redis_pid = _wait_up(port, tmp_path)
     app.kill()  # SIGKILL: no shutdown hook runs, the Redis is orphaned
     app.wait(timeout=10)
-    assert _pid_alive(redis_pid)
+    assert pid_alive(redis_pid)
     port2 = free_port()
     again = _serve(tmp_path, port2)
     try:

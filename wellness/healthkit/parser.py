@@ -355,19 +355,29 @@ class HealthParser:
             pass
         self._w_events.append(WorkoutEvent(a.get("type", ""), ts, dur))
 
-    def _finish_workout(self) -> None:
-        a = self._attrs
-        atype = a.get("workoutActivityType")
+    def _required_span(self, a: dict[str, str], kind_attr: str
+                       ) -> tuple[str, str, float, float, int] | None:
+        """(kind, source name, start, end, offset) of a Workout/Correlation, or None after
+        counting why it is skipped (missing attribute or bad date)."""
+        kind = a.get(kind_attr)
         sn = a.get("sourceName")
-        if not atype or sn is None:
+        if not kind or sn is None:
             self.warnings["missing_attribute"] += 1
-            return
+            return None
         try:
             start, off = parse_instant(a.get("startDate"))
             end = parse_instant(a.get("endDate"))[0]
         except BadDate:
             self.warnings["bad_date"] += 1
+            return None
+        return kind, sn, start, end, off
+
+    def _finish_workout(self) -> None:
+        a = self._attrs
+        span = self._required_span(a, "workoutActivityType")
+        if span is None:
             return
+        atype, sn, start, end, off = span
         if end < start:
             self.warnings["end_before_start"] += 1
             return
@@ -388,17 +398,10 @@ class HealthParser:
 
     def _finish_correlation(self) -> None:
         a = self._attrs
-        t = a.get("type")
-        sn = a.get("sourceName")
-        if not t or sn is None:
-            self.warnings["missing_attribute"] += 1
+        span = self._required_span(a, "type")
+        if span is None:
             return
-        try:
-            start, off = parse_instant(a.get("startDate"))
-            end = parse_instant(a.get("endDate"))[0]
-        except BadDate:
-            self.warnings["bad_date"] += 1
-            return
+        t, sn, start, end, off = span
         src = self.sources.intern(sn, a.get("device"))
         self.sink.correlation(Correlation(t, src, start, end, off, self._meta,
                                           self._corr_records))

@@ -20,6 +20,7 @@ import redis
 
 from wellness.healthkit.aggregate import BuildResult
 from wellness.healthkit.errors import ImportInProgress
+from wellness.store.embedded import pid_alive
 from wellness.store.keys import (
     CHECKPOINT_PREFIXES,
     UserKeys,
@@ -34,16 +35,6 @@ LOCK_TTL_S = 180
 
 def _scan(r: redis.Redis, pattern: str) -> list[str]:
     return list(r.scan_iter(match=pattern, count=2000))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ImportLock:
@@ -64,7 +55,7 @@ class ImportLock:
         held = self.r.get(self.key) or ""
         host, _, rest = str(held).partition(":")
         pid_s = rest.split(":", 1)[0]
-        if host == socket.gethostname() and pid_s.isdigit() and not _pid_alive(int(pid_s)):
+        if host == socket.gethostname() and pid_s.isdigit() and not pid_alive(int(pid_s)):
             self.r.set(self.key, self.token, ex=LOCK_TTL_S)
             return
         raise ImportInProgress(detail="import lock held")
@@ -254,7 +245,7 @@ def sweep_orphan_staging(r: redis.Redis) -> int:
             held = held.decode() if isinstance(held, bytes) else str(held)
             h, _, rest = held.partition(":")
             pid_s = rest.split(":", 1)[0]
-            if not (h == host and pid_s.isdigit() and not _pid_alive(int(pid_s))):
+            if not (h == host and pid_s.isdigit() and not pid_alive(int(pid_s))):
                 continue  # a live import (here or on another replica) owns these keys
             r.delete(lock_key)
         for i in range(0, len(staged), 1000):

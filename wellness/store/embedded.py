@@ -68,7 +68,8 @@ def free_port(preferred: int | None = None) -> int:
         return int(s.getsockname()[1])
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -153,9 +154,9 @@ class EmbeddedRedis:
         st = self.state()
         if st is None:
             return None
-        if _pid_alive(st.pid) and self._ping(st.port):
+        if pid_alive(st.pid) and self._ping(st.port):
             return st
-        if _pid_alive(st.pid):
+        if pid_alive(st.pid):
             # An orphan that holds our files but does not answer: replace it.
             self._terminate(st.pid)
         self._clear_state()
@@ -168,7 +169,7 @@ class EmbeddedRedis:
         if existing is not None:
             self.wait_ready(existing.port)
             if existing.started_by != "cli" and not (
-                    existing.owner_pid and _pid_alive(existing.owner_pid)):
+                    existing.owner_pid and pid_alive(existing.owner_pid)):
                 # An orphan of an app that was hard-killed: adopt it, so it is stopped when
                 # this process exits instead of running forever. A server started with
                 # `wellness redis start` (or still owned by a live app) is left alone.
@@ -251,7 +252,7 @@ class EmbeddedRedis:
         pid = self._proc.pid if self._proc is not None else (st.pid if st else None)
         if pid is None:
             return False
-        if st is not None and _pid_alive(pid):
+        if st is not None and pid_alive(pid):
             client = redis.Redis(host="127.0.0.1", port=st.port, password=self.password,
                                  socket_timeout=timeout)
             try:
@@ -263,7 +264,7 @@ class EmbeddedRedis:
             finally:
                 client.close()
         self._wait_exit(pid, timeout)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             self._terminate(pid)
         if self._proc is not None:
             try:
@@ -279,7 +280,7 @@ class EmbeddedRedis:
 
     def _wait_exit(self, pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             if self._proc is not None:
                 self._proc.poll()
             time.sleep(0.05)
@@ -291,5 +292,6 @@ class EmbeddedRedis:
             except ProcessLookupError:
                 return
             self._wait_exit(pid, 5.0)
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return
+
