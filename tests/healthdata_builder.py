@@ -146,6 +146,8 @@ class HealthDataBuilder:
             for day, rec in self.activity.items():
                 pipe.hset(k.activity_day(day), mapping=rec)
                 pipe.zadd(k.activity_by_date, {day: day_ordinal(date.fromisoformat(day))})
+            # Like a committed import: a new data version (query caches are keyed on it).
+            pipe.set(k.health_version, __import__("uuid").uuid4().hex)
             pipe.execute()
             all_days += list(self.nights) + list(self.activity)
             all_days += [w["date"] for w in self.workouts.values()]

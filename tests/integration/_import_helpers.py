@@ -16,6 +16,8 @@ def dump_user(store: RedisStore, user_id: str, with_health_data: bool = True) ->
             t = r.type(key)
             if t == "string":
                 v: Any = r.get(key)
+                if not with_health_data and key.endswith(":health:version"):
+                    v = "<version>"  # bookkeeping, like the import history: new per import
             elif t == "hash":
                 v = r.hgetall(key)
             elif t == "zset":

@@ -626,3 +626,20 @@ async def test_chart_payloads(hq, data):
             assert isinstance(name, str) and len(ys) == len(c["x"])
             assert all(y is None or isinstance(y, (int, float)) for y in ys)
         json.dumps(res, allow_nan=False)  # strict JSON
+
+
+async def test_long_range_cache_follows_each_import(store, user_id, hq):  # noqa: ANN001
+    """Year-long answers come from a per-import cache: a new import must show at once."""
+    everything = rng("this year")
+    b, _ = build(user_id)
+    b.write(store)
+    first = await hq.workout_summary(everything)
+    steps_first = await hq.metric_summary("steps", everything, "sum")
+    assert first["count"] == 7
+    b.workout("Swimming", at(2024, 10, 15, 8, 0), 30, energy_kcal=250)
+    b.day_total(STEPS, date(2024, 10, 15), 16000)
+    b.write(store)  # a new data version, like a committed import
+    second = await hq.workout_summary(everything)
+    assert second["count"] == 8
+    steps_second = await hq.metric_summary("steps", everything, "sum")
+    assert steps_second["total"] == steps_first["total"] + 10000

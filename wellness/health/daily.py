@@ -13,8 +13,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from wellness.health.base import QueryContext, first_last, loads, ordinal_bounds
+from wellness.health.cache import cached
 from wellness.health.metrics import MetricInfo
-from wellness.health.periods import DateRange
+from wellness.health.periods import ALL_TIME_START, DateRange
+
+# Ranges longer than this come from the per-import cache of all of a metric's days.
+LONG_RANGE_DAYS = 120
+_FAR_FUTURE = date(2999, 12, 31)
 
 
 @dataclass(slots=True)
@@ -48,7 +53,22 @@ class MetricDays:
 
 
 async def load_days(ctx: QueryContext, info: MetricInfo, rng: DateRange) -> MetricDays:
-    """Daily rollups of ``info`` within ``rng`` plus the metric's overall coverage."""
+    """Daily rollups of ``info`` within ``rng`` plus the metric's overall coverage.
+
+    Ranges of more than ``LONG_RANGE_DAYS`` are cut from all of the metric's days, decoded
+    once per import (see ``health/cache.py``): years of rollups cost ~10 ms to decode.
+    """
+    if rng.days <= LONG_RANGE_DAYS:
+        return await _load_days(ctx, info, rng)
+    key = info.key or info.type
+    everything = await cached(ctx, f"days:{key}",
+                              lambda: _load_days(ctx, info, DateRange(ALL_TIME_START, _FAR_FUTURE)))
+    days = [d for d in everything.days if rng.start <= d.day <= rng.end]
+    return MetricDays(everything.info, ctx.narrow_all_time(rng, everything.first), days,
+                      everything.first, everything.last, everything.summary)
+
+
+async def _load_days(ctx: QueryContext, info: MetricInfo, rng: DateRange) -> MetricDays:
     key = info.key or info.type
     days_key = ctx.keys.metric_days(key)
     lo, hi = ordinal_bounds(rng)

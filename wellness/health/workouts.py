@@ -17,12 +17,15 @@ from typing import Any
 
 from wellness.health import formatting as fmt
 from wellness.health.base import MAX_POINTS, QueryContext, chart, fetch_indexed, to_float
+from wellness.health.cache import cached
 from wellness.health.periods import DateRange
 
 _FIELDS = ("type", "type_raw", "start_local", "end_local", "date", "weekday", "hour",
            "duration_min", "energy_kcal", "distance_km", "hr_avg", "hr_min", "hr_max",
            "source", "indoor")
 _WID = re.compile(r"^[0-9a-fA-F]{6,64}$")
+# Ranges longer than this are answered from the per-import cache of all workouts.
+LONG_RANGE_DAYS = 120
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 # What people call a workout type → words found in HealthKit activity names.
@@ -155,6 +158,19 @@ async def load_workouts(ctx: QueryContext, rng: DateRange | None,
     ``light`` reads only what counts and totals need (type, times, duration, energy,
     distance), for breakdowns over years of workouts.
     """
+    if rng is None or rng.days > LONG_RANGE_DAYS:
+        # Years of workouts: decode them all once per import (see health/cache.py).
+        everything, first, last = await cached(
+            ctx, "workouts", lambda: _fetch_workouts(ctx, None, light=False))
+        items = [w for w in everything
+                 if (rng is None or rng.contains(w.day)) and type_matches(workout_type, w.type)]
+        return items, first, last
+    items, first, last = await _fetch_workouts(ctx, rng, light=light)
+    return [w for w in items if type_matches(workout_type, w.type)], first, last
+
+
+async def _fetch_workouts(ctx: QueryContext, rng: DateRange | None, *, light: bool
+                          ) -> tuple[list[Workout], date | None, date | None]:
     k = ctx.keys
     lo, hi = ("-inf", "+inf") if rng is None else ctx.utc_bounds(rng, pad_hours=15)
     fields, parse = (_LIGHT, _parse_light) if light else (_FIELDS, _parse)
@@ -174,8 +190,6 @@ async def load_workouts(ctx: QueryContext, rng: DateRange | None,
         if w is None:
             continue
         if rng is not None and not rng.contains(w.day):
-            continue
-        if not type_matches(workout_type, w.type):
             continue
         out.append(w)
     out.sort(key=lambda w: (w.day, w.start_local))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -207,6 +208,8 @@ def commit(r: redis.Redis, keys: UserKeys, staged: list[str], retention_days: in
             pipe.rename(src, dst)
             if ttl:
                 pipe.expire(dst, ttl)
+        # A new version in the same transaction: readers' caches see the swap atomically.
+        pipe.set(live.health_version, uuid.uuid4().hex, ex=ttl)
         pipe.execute()
 
 

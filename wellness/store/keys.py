@@ -118,6 +118,11 @@ class UserKeys:
 
     # -- import bookkeeping ----------------------------------------------------------
     @property
+    def health_version(self) -> str:
+        """Changes with every committed import: query-side caches are keyed on it."""
+        return f"{self.base}:health:version"
+
+    @property
     def import_lock(self) -> str:
         return f"user:{self.user_id}:import:lock"
 
@@ -132,6 +137,7 @@ class UserKeys:
             f"{b}:health_data",
             f"{b}:health_metric:*",
             f"{b}:health_metrics",
+            f"{b}:health:version",
             f"{b}:workout:*",
             f"{b}:sleep:*",
             f"{b}:activity:*",
