@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import LIST_CAP, QueryContext, day_chart, fetch_indexed, \
-    first_last, ordinal_bounds, to_float
+from wellness.health.base import LIST_CAP, QueryContext, day_chart, to_float
+from wellness.health.cache import day_indexed_rows
 from wellness.health.periods import DateRange
 
 _FIELDS = ("move_kcal", "move_goal_kcal", "exercise_min", "exercise_goal_min", "stand_hours",
@@ -26,15 +26,8 @@ def _closed(value: float | None, goal: float | None) -> bool:
 
 async def activity_rings(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     k = ctx.keys
-    lo, hi = ordinal_bounds(rng)
-    async with ctx.store.aconnection() as r:
-        day_ids, rows = await fetch_indexed(r, k.activity_by_date, k.activity_day(""), _FIELDS,
-                                            lo, hi)
-        pipe = r.pipeline(transaction=False)
-        pipe.zrange(k.activity_by_date, 0, 0, withscores=True)
-        pipe.zrange(k.activity_by_date, -1, -1, withscores=True)
-        f_m, l_m = await pipe.execute()
-    first, last = first_last(f_m, l_m)
+    day_ids, rows, first, last = await day_indexed_rows(
+        ctx, k.activity_by_date, k.activity_day(""), _FIELDS, rng)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng),
             "units": {"move": "kcal", "exercise": "min", "stand": "hours"}}

@@ -11,10 +11,12 @@ version key (data written by other means, or forgotten) nothing is cached.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
-from wellness.health.base import QueryContext
+from wellness.health.base import QueryContext, fetch_indexed, first_last, ordinal_bounds
+from wellness.health.periods import DateRange
 
 T = TypeVar("T")
 MAX_ENTRIES = 64
@@ -41,3 +43,31 @@ async def cached(ctx: QueryContext, name: str, load: Callable[[], Awaitable[T]])
 
 def clear() -> None:
     _cache.clear()
+
+
+async def day_indexed_rows(ctx: QueryContext, days_key: str, hash_prefix: str,
+                           fields: Sequence[str], rng: DateRange,
+                           long_range_days: int = 120
+                           ) -> tuple[list[str], list[list[Any]], date | None, date | None]:
+    """Per-day hashes (sleep nights, activity days) in ``rng`` plus the index's coverage.
+
+    Short ranges read just their days; longer ones are cut from every day of the index,
+    read and kept once per import.
+    """
+    async def load(lo: int | str, hi: int | str
+                   ) -> tuple[list[str], list[list[Any]], date | None, date | None]:
+        async with ctx.store.aconnection() as r:
+            ids, rows = await fetch_indexed(r, days_key, hash_prefix, tuple(fields), lo, hi)
+            pipe = r.pipeline(transaction=False)
+            pipe.zrange(days_key, 0, 0, withscores=True)
+            pipe.zrange(days_key, -1, -1, withscores=True)
+            f_m, l_m = await pipe.execute()
+        first, last = first_last(f_m, l_m)
+        return list(ids), list(rows), first, last
+
+    if rng.days <= long_range_days:
+        return await load(*ordinal_bounds(rng))
+    ids, rows, first, last = await cached(ctx, f"rows:{days_key}", lambda: load("-inf", "+inf"))
+    lo, hi = rng.start.isoformat(), rng.end.isoformat()
+    keep = [i for i, d in enumerate(ids) if lo <= d[:10] <= hi]
+    return [ids[i] for i in keep], [rows[i] for i in keep], first, last

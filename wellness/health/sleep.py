@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 
 from wellness.health import formatting as fmt
-from wellness.health.base import LIST_CAP, QueryContext, day_chart, fetch_indexed, \
-    first_last, ordinal_bounds, to_float
+from wellness.health.base import LIST_CAP, QueryContext, day_chart, to_float
+from wellness.health.cache import day_indexed_rows
 from wellness.health.periods import DateRange
 
 _FIELDS = ("date", "source", "asleep_min", "core_min", "deep_min", "rem_min",
@@ -58,15 +58,8 @@ def _compact(n: dict[str, Any]) -> dict[str, Any]:
 
 async def sleep_summary(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     k = ctx.keys
-    lo, hi = ordinal_bounds(rng)
-    async with ctx.store.aconnection() as r:
-        nights_ids, rows = await fetch_indexed(r, k.sleep_by_date, k.sleep_night(""), _FIELDS,
-                                               lo, hi)
-        pipe = r.pipeline(transaction=False)
-        pipe.zrange(k.sleep_by_date, 0, 0, withscores=True)
-        pipe.zrange(k.sleep_by_date, -1, -1, withscores=True)
-        f_m, l_m = await pipe.execute()
-    first, last = first_last(f_m, l_m)
+    nights_ids, rows, first, last = await day_indexed_rows(
+        ctx, k.sleep_by_date, k.sleep_night(""), _FIELDS, rng)
     rng = ctx.narrow_all_time(rng, first)
     head = {"range": ctx.range_dict(rng), "units": {"durations": "min", "efficiency": "%",
                                                     "bed/wake": "local HH:MM"}}

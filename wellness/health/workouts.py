@@ -443,19 +443,25 @@ def _runs(days: list[date], step: int) -> list[tuple[date, date, int]]:
 
 async def workout_streaks(ctx: QueryContext, rng: DateRange) -> dict[str, Any]:
     """Longest and current runs of consecutive days and of consecutive weeks with a workout."""
-    # Only the local dates are needed: fetch one field instead of the whole hash.
-    k = ctx.keys
-    lo, hi = ctx.utc_bounds(rng, pad_hours=15)
-    async with ctx.store.aconnection() as r:
-        _ids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), ("date",), lo, hi)
-        pipe = r.pipeline(transaction=False)
-        pipe.zrange(k.workout_by_date, 0, 0, withscores=True)
-        pipe.zrange(k.workout_by_date, -1, -1, withscores=True)
-        first_m, last_m = await pipe.execute()
-    first, last = _epoch_day(first_m, ctx), _epoch_day(last_m, ctx)
-    rng = ctx.narrow_all_time(rng, first)
+    if rng.days > LONG_RANGE_DAYS:
+        items, first, last = await load_workouts(ctx, rng)  # the per-import cache
+        rng = ctx.narrow_all_time(rng, first)
+        dates = [w.day for w in items]
+    else:
+        # Only the local dates are needed: fetch one field instead of the whole hash.
+        k = ctx.keys
+        lo, hi = ctx.utc_bounds(rng, pad_hours=15)
+        async with ctx.store.aconnection() as r:
+            _ids, rows = await fetch_indexed(r, k.workout_by_date, k.workout(""), ("date",),
+                                             lo, hi)
+            pipe = r.pipeline(transaction=False)
+            pipe.zrange(k.workout_by_date, 0, 0, withscores=True)
+            pipe.zrange(k.workout_by_date, -1, -1, withscores=True)
+            first_m, last_m = await pipe.execute()
+        first, last = _epoch_day(first_m, ctx), _epoch_day(last_m, ctx)
+        rng = ctx.narrow_all_time(rng, first)
+        dates = [d for (raw,) in rows if (d := _date(raw)) is not None and rng.contains(d)]
     head = {"range": ctx.range_dict(rng)}
-    dates = [d for (raw,) in rows if (d := _date(raw)) is not None and rng.contains(d)]
     if not dates:
         return ctx.no_data("workout", rng, first, last, **head)
     t = ctx.today
