@@ -305,3 +305,38 @@ async def raw_upload(server: AppServer, client: ChatClient, name: str, size: int
         if not writer.is_closing():
             writer.close()
     return status, sent, time.monotonic() - t0
+
+
+def test_refused_upload_sentence_shown_in_browser(app_server: AppServer, module_tmp: Path,
+                                                  record) -> None:
+    """A refused upload (0-byte file → 400 from the upload guard) shows its one sentence in
+    the real UI: Chainlit's upload toast carries the guard's ``detail``."""
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    empty = module_tmp / "browser-empty" / "export.xml"
+    empty.parent.mkdir(exist_ok=True)
+    empty.write_bytes(b"")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(app_server.base)
+            page.wait_for_selector("#chat-input", timeout=30000)
+            page.wait_for_timeout(1000)
+            page.set_input_files("#upload-button-input", str(empty))
+            body = ""
+            for _ in range(30):
+                page.wait_for_timeout(500)
+                body = page.inner_text("body")
+                if "Failed to upload" in body:
+                    break
+        finally:
+            browser.close()
+    line = next((ln for ln in body.splitlines() if "Failed to upload" in ln), body[-300:])
+    ok = "empty or could not be read" in line and UNTOUCHED in line
+    record.case("0-byte file in the browser", line, ok)
+    assert ok, line
