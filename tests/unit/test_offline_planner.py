@@ -107,3 +107,23 @@ def test_interpretive_questions_use_the_curated_facts(question, tools, category)
     calls = plan(question).calls
     assert [name for name, _ in calls] == tools
     assert calls[-1][1].get("category") == category
+
+
+def test_procedural_hint_answers_wording_the_rules_dont_know():
+    """A learned pattern in the system prompt lets the rules answer a new paraphrase."""
+    from langchain_core.messages import SystemMessage
+
+    from wellness.agent.prompts import system_prompt
+
+    model = OfflineModel(today=TODAY)
+    specs = {"workout_summary": ["end", "group_by", "period", "start", "workout_type"],
+             "metric_summary": ["end", "metric", "period", "start", "stat"]}
+    question = HumanMessage("How were my trainings last month?")
+    plain = model.respond([SystemMessage(system_prompt(TODAY, "UTC")), question], specs)
+    assert not plain.tool_calls and "not sure" in plain.content
+    hint = ('A similar question ("How were my workouts last week?") was answered with: '
+            "workout_summary(period: str) → metric_summary(metric: str, period: str) (used 3x).")
+    hinted = model.respond([SystemMessage(system_prompt(TODAY, "UTC", hint)), question], specs)
+    # metric_summary is skipped: this question names no metric, and the hint is not guessed at
+    assert [tc["name"] for tc in hinted.tool_calls] == ["workout_summary"]
+    assert hinted.tool_calls[0]["args"] == {"start": "2026-10-01", "end": "2026-10-31"}

@@ -36,6 +36,7 @@ from langchain_core.messages import (
     AIMessageChunk,
     BaseMessage,
     HumanMessage,
+    SystemMessage,
     ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -153,6 +154,7 @@ STAT_WORDS: list[tuple[str, str]] = [
 NO_MEMORY = ("This conversation runs without memory, so I can't save or look up goals here. "
              "Switch to the coach with memory to set a goal or check your progress.")
 
+NOT_UNDERSTOOD = "I'm not sure how to answer that from your data. "
 CAPABILITIES = (
     "I can answer questions about your Apple Health data: workouts (how many, which days, "
     "types, streaks, your last or longest workout and its heart rate), steps, distance, "
@@ -830,7 +832,37 @@ class Planner:
             return Plan(calls=[("compare_periods", {"metric": "workouts",
                                                     "period_a": "last 30 days",
                                                     "period_b": "the 30 days before"})])
-        return Plan(direct="I'm not sure how to answer that from your data. " + CAPABILITIES)
+        return Plan(direct=NOT_UNDERSTOOD + CAPABILITIES)
+
+    def plan_from_hint(self, question: str, hinted_tools: list[str]) -> Plan | None:
+        """Calls for the tools a similar past question used, with arguments from this one.
+
+        A hinted tool is used only when this question supplies what it needs (a metric for
+        the metric tools); otherwise the hint is ignored rather than guessed at.
+        """
+        t = normalize(question)
+        span, bad = find_span(t, self.today)
+        rng = _range_args(span, bad)
+        metric = find_metric(t)
+        wtype = find_workout_type(t)
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for name in hinted_tools:
+            if not self.has(name) or any(n == name for n, _ in calls):
+                continue
+            params = self.tools.get(name, set())
+            args: dict[str, Any] = {}
+            if "metric" in params:
+                if not metric:
+                    continue
+                args["metric"] = metric
+            if "workout_type" in params and wtype:
+                args["workout_type"] = wtype
+            if "question" in params:
+                args["question"] = question.strip()
+            if params & {"start", "end", "period"}:
+                args.update(rng)
+            calls.append((name, args))
+        return Plan(calls=calls) if calls else None
 
     def _compare_plan(self, t: str, metric: str | None, workout_score: int,
                       sleep_score: int, wtype: str | None = None) -> Plan | None:
@@ -1248,6 +1280,16 @@ def compose_answer(question: str, plan_focus: str, results: list[tuple[str, dict
 
 
 # -- the model ----------------------------------------------------------------------------
+def _plan_hint_tools(messages: Sequence[BaseMessage]) -> list[str]:
+    """Tool names of the procedural plan hint in the system prompt (see prompts.PLAN_HINT)."""
+    for m in messages:
+        if isinstance(m, SystemMessage) and isinstance(m.content, str) \
+                and "answered with:" in m.content:
+            steps = m.content.split("answered with:", 1)[1].split("(used", 1)[0]
+            return re.findall(r"\b([a-z_]+)\(", steps)
+    return []
+
+
 def _turn_messages(messages: Sequence[BaseMessage]) -> tuple[str, list[BaseMessage], list[BaseMessage]]:
     """(question, messages after it in this turn, messages before it)."""
     for idx in range(len(messages) - 1, -1, -1):
@@ -1314,8 +1356,9 @@ class OfflineModel(BaseChatModel):
 
     today: date | None = None
     tz_name: str | None = None
-    #: The runtime skips the procedural plan hint: rules don't read the system prompt.
-    uses_plan_hint: bool = False
+    #: The runtime passes the procedural plan hint (in the system prompt); the rules use it
+    #: only for questions they can't map themselves.
+    uses_plan_hint: bool = True
 
     @classmethod
     def from_settings(cls, settings: Any) -> "OfflineModel":
@@ -1351,6 +1394,13 @@ class OfflineModel(BaseChatModel):
         prev_calls, planner.previous_results = _previous_turn(before)
         planner.previous_question = _previous_question(before)
         plan = planner.plan(question, prev_calls)
+        if plan.direct is not None and plan.direct.startswith(NOT_UNDERSTOOD):
+            # Procedural memory: the rules don't know this wording, but a similar question
+            # was answered well before; reuse that tool sequence with this question's own
+            # metric, workout type and period.
+            hinted = planner.plan_from_hint(question, _plan_hint_tools(messages))
+            if hinted is not None:
+                plan = hinted
         done_calls = [m for m in after if isinstance(m, AIMessage) and m.tool_calls]
         if plan.direct is not None:
             return AIMessage(content=plan.direct)
