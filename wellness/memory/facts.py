@@ -24,14 +24,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from redisvl.index import AsyncSearchIndex
 from redisvl.query import RangeQuery
 from redisvl.query.filter import Tag
-from redisvl.utils.vectorize import BaseVectorizer
 
 from wellness.memory.embeddings import as_bytes
-from wellness.memory.indexes import EMBED_TEXT_FIELD, VECTOR_FIELD
-from wellness.store.connection import RedisStore
+from wellness.memory.indexes import EMBED_TEXT_FIELD, VECTOR_FIELD, ThresholdedIndexStore
 from wellness.store.keys import SEMANTIC_PREFIX, semantic_fact
 
 log = logging.getLogger(__name__)
@@ -114,17 +111,11 @@ def load_curated() -> list[Fact]:
 CATEGORIES: tuple[str, ...] = tuple(sorted({f.category for f in load_curated()}))
 
 
-class FactStore:
+class FactStore(ThresholdedIndexStore):
     """The ``wellness_semantic`` index: idempotent load and thresholded retrieval."""
 
-    def __init__(self, index: AsyncSearchIndex, vectorizer: BaseVectorizer, store: RedisStore,
-                 threshold: float | None = None) -> None:
-        self.index = index
-        self.vectorizer = vectorizer
-        self.store = store
-        offline = str(vectorizer.model).startswith("offline-hash")
-        self.threshold = threshold if threshold is not None else (
-            OFFLINE_THRESHOLD if offline else MODEL_THRESHOLD)
+    OFFLINE_THRESHOLD = OFFLINE_THRESHOLD
+    MODEL_THRESHOLD = MODEL_THRESHOLD
 
     async def load(self, facts: list[Fact] | None = None, *, force: bool = False) -> int:
         """Upsert the curated facts; returns how many were (re-)embedded."""

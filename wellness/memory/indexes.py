@@ -24,6 +24,7 @@ from typing import Any
 
 from redisvl.index import AsyncSearchIndex
 from redisvl.schema import IndexSchema
+from redisvl.utils.vectorize import BaseVectorizer
 
 from wellness.store.connection import RedisStore
 from wellness.store.keys import (
@@ -134,3 +135,23 @@ async def existing_dims(index: AsyncSearchIndex) -> int | None:
                 if str(item).lower() == "dim" and i + 1 < len(items):
                     return int(items[i + 1])
     return None
+
+
+class ThresholdedIndexStore:
+    """Shared setup of the memory stores that search with a distance threshold.
+
+    The threshold depends on the embedding family: the offline hashing vectorizer spreads
+    related texts wider than a real embedding model, so each store names both values.
+    """
+
+    OFFLINE_THRESHOLD: float = 0.6
+    MODEL_THRESHOLD: float = 0.35
+
+    def __init__(self, index: AsyncSearchIndex, vectorizer: BaseVectorizer,
+                 store: RedisStore, threshold: float | None = None) -> None:
+        self.index = index
+        self.vectorizer = vectorizer
+        self.store = store
+        offline = str(vectorizer.model).startswith("offline-hash")
+        self.threshold = threshold if threshold is not None else (
+            self.OFFLINE_THRESHOLD if offline else self.MODEL_THRESHOLD)

@@ -22,14 +22,11 @@ import re
 import time
 from typing import Any
 
-from redisvl.index import AsyncSearchIndex
 from redisvl.query import FilterQuery, RangeQuery
 from redisvl.query.filter import FilterExpression, Tag
-from redisvl.utils.vectorize import BaseVectorizer
 
 from wellness.memory.embeddings import as_bytes
-from wellness.memory.indexes import EMBED_TEXT_FIELD, VECTOR_FIELD
-from wellness.store.connection import RedisStore
+from wellness.memory.indexes import EMBED_TEXT_FIELD, VECTOR_FIELD, ThresholdedIndexStore
 from wellness.store.keys import procedural_pattern, require_user
 
 log = logging.getLogger(__name__)
@@ -125,20 +122,14 @@ def _centroid(vectors: list[list[float]]) -> list[float]:
     return [float(x / norm) for x in out]
 
 
-class PatternStore:
+class PatternStore(ThresholdedIndexStore):
     """The ``wellness_procedural`` index."""
 
     _FIELDS = ["user_id", "pattern_hash", "query_type", "tools", "examples", "usage_count",
                "last_used", "created_at", "success_score", "avg_elapsed_ms"]
 
-    def __init__(self, index: AsyncSearchIndex, vectorizer: BaseVectorizer, store: RedisStore,
-                 threshold: float | None = None) -> None:
-        self.index = index
-        self.vectorizer = vectorizer
-        self.store = store
-        offline = str(vectorizer.model).startswith("offline-hash")
-        self.threshold = threshold if threshold is not None else (
-            OFFLINE_THRESHOLD if offline else MODEL_THRESHOLD)
+    OFFLINE_THRESHOLD = OFFLINE_THRESHOLD
+    MODEL_THRESHOLD = MODEL_THRESHOLD
 
     @staticmethod
     def _scope(user_id: str | None, extra: FilterExpression | None = None) -> FilterExpression:
