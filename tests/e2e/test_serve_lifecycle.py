@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.chainlit_server import _app_root
 from wellness.store.embedded import EmbeddedRedis, pid_alive, free_port
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,13 @@ pytestmark = pytest.mark.e2e
 
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CI")}
-    env.update({"WELLNESS_DATA_DIR": str(data_dir), "WELLNESS_TODAY": "2024-06-30"})
+    # A private app root: Chainlit deletes <app root>/.files when it shuts down, and the
+    # repository's own .files belongs to whatever else runs from the checkout.
+    root = data_dir / f"app-{port}"
+    root.mkdir(parents=True)
+    app_root = _app_root(root)
+    env.update({"WELLNESS_DATA_DIR": str(data_dir), "WELLNESS_TODAY": "2024-06-30",
+                "CHAINLIT_APP_ROOT": str(app_root)})
     return subprocess.Popen([sys.executable, "-m", "wellness.cli", "serve", "--headless",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
