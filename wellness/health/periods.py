@@ -259,17 +259,22 @@ def _this_unit(m: re.Match[str], today: date) -> tuple[date, date, str]:
     return date(today.year, 1, 1), today, "this year"
 
 
+def _whole_unit(today: date, unit: str, offset: int) -> tuple[date, date]:
+    """The whole calendar week/month/year ``offset`` units away from the one holding today."""
+    if unit == "week":
+        start = _week_start(today) + timedelta(days=7 * offset)
+        return start, start + timedelta(days=6)
+    if unit == "month":
+        first = _add_months(today.replace(day=1), offset)
+        return first, _month_end(first.year, first.month)
+    y = today.year + offset
+    return date(y, 1, 1), date(y, 12, 31)
+
+
 @_pattern(r"(last|previous|prior) (week|month|year)", "last_unit")
 def _last_unit(m: re.Match[str], today: date) -> tuple[date, date, str]:
     unit = m.group(2)
-    if unit == "week":
-        start = _week_start(today) - timedelta(days=7)
-        return start, start + timedelta(days=6), "last week"
-    if unit == "month":
-        first = _add_months(today.replace(day=1), -1)
-        return first, _month_end(first.year, first.month), "last month"
-    y = today.year - 1
-    return date(y, 1, 1), date(y, 12, 31), "last year"
+    return (*_whole_unit(today, unit, -1), f"last {unit}")
 
 
 @_pattern(r"next (week|month|year)|tomorrow", "next_unit")
@@ -278,26 +283,13 @@ def _next_unit(m: re.Match[str], today: date) -> tuple[date, date, str]:
     if unit is None:
         d = today + timedelta(days=1)
         return d, d, "tomorrow"
-    if unit == "week":
-        start = _week_start(today) + timedelta(days=7)
-        return start, start + timedelta(days=6), "next week"
-    if unit == "month":
-        first = _add_months(today.replace(day=1), 1)
-        return first, _month_end(first.year, first.month), "next month"
-    return date(today.year + 1, 1, 1), date(today.year + 1, 12, 31), "next year"
+    return (*_whole_unit(today, unit, 1), f"next {unit}")
 
 
 @_pattern(r"(?:the )?(week|month|year) before last", "before_last")
 def _before_last(m: re.Match[str], today: date) -> tuple[date, date, str]:
     unit = m.group(1)
-    if unit == "week":
-        start = _week_start(today) - timedelta(days=14)
-        return start, start + timedelta(days=6), "the week before last"
-    if unit == "month":
-        first = _add_months(today.replace(day=1), -2)
-        return first, _month_end(first.year, first.month), "the month before last"
-    y = today.year - 2
-    return date(y, 1, 1), date(y, 12, 31), "the year before last"
+    return (*_whole_unit(today, unit, -2), f"the {unit} before last")
 
 
 @_pattern(rf"(?:(?:last|past|previous|recent|prior) )({_NUM_RE}) ({_UNIT_RE})", "last_n")
