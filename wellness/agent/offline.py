@@ -16,7 +16,6 @@ the thread. When nothing fits it says what it can answer instead of guessing.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 import unicodedata
@@ -40,6 +39,14 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from wellness.health.periods import (
+    DateRange,
+    PeriodError,
+    find_period,
+    parse_period,
+    shift_range,
+)
 
 # -- vocabulary ---------------------------------------------------------------------------
 #: Metric phrases → Apple Health short type. Longest phrase wins ("resting heart rate").
@@ -246,89 +253,12 @@ class Span:
 
     def shifted_back(self) -> "Span":
         """The period of the same shape just before this one (week, month, year, N days)."""
-        try:
-            from wellness.health.periods import DateRange, parse_period, shift_range
-
-            current = re.match(r"^this (week|month|year)$", self.label or "")
-            if current:   # a period still running: the one before is the whole previous one
-                rng = parse_period(f"last {current.group(1)}", self.end)
-                return Span(rng.start, rng.end, rng.label)
+        current = re.match(r"^this (week|month|year)$", self.label or "")
+        if current:   # a period still running: the one before is the whole previous one
+            rng = parse_period(f"last {current.group(1)}", self.end)
+        else:
             rng = shift_range(DateRange(self.start, self.end, self.label), "previous")
-            return Span(rng.start, rng.end, rng.label)
-        except ImportError:
-            pass
-        days = (self.end - self.start).days + 1
-        if self.start.day == 1 and (self.end + timedelta(days=1)).day == 1:
-            months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
-            y, m = self.start.year, self.start.month - months
-            while m < 1:
-                m += 12
-                y -= 1
-            start = date(y, m, 1)
-            end = self.start - timedelta(days=1)
-            return Span(start, end, "the period before")
-        return Span(self.start - timedelta(days=days), self.start - timedelta(days=1),
-                    "the period before")
-
-
-MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
-MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
-MONTHS.pop("may", None)
-MONTHS["may"] = 5
-
-
-def _month_span(year: int, month: int) -> tuple[date, date]:
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
-def fallback_find_period(text: str, today: date) -> Span | None:
-    """A small period finder used only when ``wellness.health.periods`` is unavailable."""
-    t = text
-    if _has(t, "today"):
-        return Span(today, today, "today")
-    if _has(t, "yesterday") or _has(t, "last night"):
-        d = today - timedelta(days=1) if _has(t, "yesterday") else today
-        return Span(d, d, "yesterday" if _has(t, "yesterday") else "last night")
-    m = re.search(r"\b(?:last|past|previous) (\d+) (day|week|month)s?\b", t)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        days = n * {"day": 1, "week": 7, "month": 30}[unit]
-        return Span(today - timedelta(days=days - 1), today, m.group(0))
-    for word, back in (("this", 0), ("last", 1), ("past", 1), ("previous", 1)):
-        if _has(t, f"{word} week"):
-            start = today - timedelta(days=today.weekday()) - timedelta(days=7 * back)
-            return Span(start, min(start + timedelta(days=6), today), f"{word} week")
-        if _has(t, f"{word} month"):
-            y, mo = today.year, today.month - back
-            if mo < 1:
-                y, mo = y - 1, 12
-            s, e = _month_span(y, mo)
-            return Span(s, min(e, today), f"{word} month")
-        if _has(t, f"{word} year"):
-            y = today.year - back
-            return Span(date(y, 1, 1), min(date(y, 12, 31), today), f"{word} year")
-    m = re.search(r"\b(?:in )?(20\d\d)\b", t)
-    month_hit = None
-    for name, num in MONTHS.items():
-        if name == "may":
-            if re.search(r"\b(in|of|since|during) may\b|\bmay \d", t):
-                month_hit = num
-                break
-        elif _has(t, name):
-            month_hit = num
-            break
-    if month_hit:
-        year = int(m.group(1)) if m else (today.year if month_hit <= today.month else today.year - 1)
-        d = re.search(rf"\b(?:{'|'.join(k for k, v in MONTHS.items() if v == month_hit)}) (\d{{1,2}})(?:st|nd|rd|th)?\b", t)
-        if d:
-            day = date(year, month_hit, int(d.group(1)))
-            return Span(day, day, d.group(0))
-        s, e = _month_span(year, month_hit)
-        return Span(s, e, calendar.month_name[month_hit])
-    if m:
-        y = int(m.group(1))
-        return Span(date(y, 1, 1), date(y, 12, 31), m.group(1))
-    return None
+        return Span(rng.start, rng.end, rng.label)
 
 
 def find_span(text: str, today: date) -> tuple[Span | None, str | None]:
@@ -338,21 +268,12 @@ def find_span(text: str, today: date) -> tuple[Span | None, str | None]:
     ``(None, phrase)`` when the parser refused it (future or invalid): the phrase is then
     handed to the tool so its own error message reaches the user.
     """
-    try:
-        from wellness.health import periods
-    except ImportError:
-        periods = None  # type: ignore[assignment]
-    if periods is None:
-        try:
-            return fallback_find_period(text, today), None
-        except ValueError:
-            return None, text
-    phrase = periods.find_period(text, today)
+    phrase = find_period(text, today)
     if not phrase:
         return None, None
     try:
-        rng = periods.parse_period(phrase, today)
-    except periods.PeriodError:
+        rng = parse_period(phrase, today)
+    except PeriodError:
         return None, phrase
     return Span(rng.start, rng.end, rng.label or phrase), None
 
